@@ -1,0 +1,43 @@
+/*
+ * kernels.h — dot products of weight rows with activation rows, dispatched by CPU.
+ *
+ * A matrix product on weights of type T first converts the float activations to
+ * tq_vec_dot_type(T) (Q8_0 blocks of 32 for the legacy quants, Q8_K blocks of 256 for the
+ * K-quants, plain F32 for F32/F16/BF16 weights), then takes one vec_dot per output element.
+ * Every kernel exists as a plain-C reference (the source of truth, kernels/*_ref.c) and as
+ * AVX2 and AVX-512 variants (kernels/*_avx2.c, *_avx512.c, each compiled with its own ISA
+ * flags). tq_kernels_best() picks, once, the widest set the CPU supports; a variant that
+ * lacks a kernel inherits the reference one. Tests run every available set against the
+ * reference on awkward sizes.
+ */
+#ifndef HEARTH_TENSOR_KERNELS_H
+#define HEARTH_TENSOR_KERNELS_H
+
+#include <stdint.h>
+
+#include "tensor/types.h"
+
+/* *s = dot(x, y) over n values: x is a row of the weight type, y a row of its
+ * vec_dot_type. n is a multiple of both block sizes. */
+typedef void (*tq_vec_dot_fn)(int n, float *s, const void *x, const void *y);
+/* Convert n floats into a row of an activation type (F32 copy, Q8_0, Q8_K). */
+typedef void (*tq_from_float_fn)(const float *x, void *y, int64_t n);
+
+typedef struct tq_kernels {
+    const char *name;                              /* "ref", "avx2", "avx512" */
+    tq_vec_dot_fn vec_dot[TQ_TYPE_COUNT];          /* indexed by weight type */
+    tq_from_float_fn from_float[TQ_TYPE_COUNT];    /* indexed by activation type */
+} tq_kernels;
+
+/* The activation type paired with a weight type, or -1 if there is no kernel for it. */
+int tq_vec_dot_type(int weight_type);
+
+/* Kernel sets. ref is always available; avx2/avx512 return NULL when the CPU (or the
+ * build) lacks the instructions. best is chosen once from CPUID and cached; the environment
+ * variable HEARTH_ISA=ref|avx2|avx512 caps it (for benchmarks and bug hunts). */
+const tq_kernels *tq_kernels_ref(void);
+const tq_kernels *tq_kernels_avx2(void);
+const tq_kernels *tq_kernels_avx512(void);
+const tq_kernels *tq_kernels_best(void);
+
+#endif
