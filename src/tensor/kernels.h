@@ -4,8 +4,8 @@
  * A matrix product on weights of type T first converts the float activations to
  * tq_vec_dot_type(T) (Q8_0 blocks of 32 for the legacy quants, Q8_K blocks of 256 for the
  * K-quants, plain F32 for F32/F16/BF16 weights), then takes one vec_dot per output element.
- * Every kernel exists as a plain-C reference (the source of truth, kernels/*_ref.c) and as
- * AVX2 and AVX-512 variants (kernels/*_avx2.c, *_avx512.c, each compiled with its own ISA
+ * Every kernel exists as a plain-C reference (the source of truth, kernels/dot_ref.c and friends) and as
+ * AVX2 and AVX-512 variants (kernels/NAME_avx2.c, NAME_avx512.c, each compiled with its own ISA
  * flags). tq_kernels_best() picks, once, the widest set the CPU supports; a variant that
  * lacks a kernel inherits the reference one. Tests run every available set against the
  * reference on awkward sizes.
