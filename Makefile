@@ -48,6 +48,10 @@ $(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libhearth.a
 $(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libhearth.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libhearth.a $(LDFLAGS) $(LDLIBS)
 
+# The element-wise ops are written for the vectorizer; -O2 alone keeps only its cheapest
+# vectorizations.
+$(BUILD)/obj/src/tensor/ops.o: CFLAGS += -fvect-cost-model=dynamic
+
 # Per-file ISA flags for the SIMD kernel variants.
 $(BUILD)/obj/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
 $(BUILD)/obj/%_avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mfma -mf16c

@@ -1,0 +1,84 @@
+/*
+ * membw.c — memory read bandwidth (see membw.h).
+ *
+ * The buffer is first written by the same threads that will read it (so on NUMA systems
+ * each slice lives near its reader, and no page is the shared zero page), then every thread
+ * sums its own contiguous slice as 64-bit words. Eight independent sums keep enough loads
+ * in flight for the memory system, not the add chain, to be the limit; the sums are stored
+ * so the compiler cannot drop the reads. The best of several passes is reported: slower
+ * passes measure interference from other processes, not the memory.
+ */
+#include "tensor/membw.h"
+
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/mem.h"
+
+#define PASSES 5
+#define MAX_SLOTS 512
+
+typedef struct bw_job {
+    uint64_t *buf;
+    size_t words;
+    int fill;                    /* 1: write the buffer, 0: read it */
+    uint64_t sink[MAX_SLOTS];    /* one result per thread, so the reads have a use */
+} bw_job;
+
+static void bw_task(void *arg, int ith, int nth)
+{
+    bw_job *j = arg;
+    size_t w0 = j->words * (size_t)ith / (size_t)nth;
+    size_t w1 = j->words * (size_t)(ith + 1) / (size_t)nth;
+    uint64_t *p = j->buf;
+    if (j->fill) {
+        for (size_t i = w0; i < w1; i++)
+            p[i] = i * 0x9e3779b97f4a7c15ull;
+        return;
+    }
+    uint64_t s[8] = { 0 };
+    size_t i = w0;
+    for (; i + 8 <= w1; i += 8)
+        for (int l = 0; l < 8; l++)
+            s[l] += p[i + l];
+    for (; i < w1; i++)
+        s[0] += p[i];
+    j->sink[ith % MAX_SLOTS] = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+}
+
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+double tq_measure_bandwidth(tq_pool *pool, size_t bytes)
+{
+    bw_job *j = mem_calloc(1, sizeof *j);
+    if (!j || bytes < 4096) {
+        mem_free(j);
+        return 0;
+    }
+    j->words = bytes / sizeof(uint64_t);
+    j->buf = mem_alloc_aligned(j->words * sizeof(uint64_t), 4096);
+    if (!j->buf) {
+        mem_free(j);
+        return 0;
+    }
+    j->fill = 1;
+    tq_pool_run(pool, bw_task, j);
+    j->fill = 0;
+    double best = 0;
+    for (int pass = 0; pass < PASSES; pass++) {
+        double t0 = seconds();
+        tq_pool_run(pool, bw_task, j);
+        double t = seconds() - t0;
+        if (t > 0 && (best == 0 || t < best))
+            best = t;
+    }
+    mem_free_aligned(j->buf);
+    mem_free(j);
+    return best > 0 ? (double)(bytes / sizeof(uint64_t) * sizeof(uint64_t)) / best / 1e9 : 0;
+}

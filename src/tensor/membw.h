@@ -1,0 +1,20 @@
+/*
+ * membw.h — measuring the machine's memory read bandwidth.
+ *
+ * Token generation streams every weight once per token, so the read bandwidth of main
+ * memory is its speed limit; `hearth bench` reports kernel throughput as a share of it.
+ */
+#ifndef HEARTH_TENSOR_MEMBW_H
+#define HEARTH_TENSOR_MEMBW_H
+
+#include <stddef.h>
+
+#include "tensor/pool.h"
+
+/* Read bandwidth in GB/s (1e9 bytes per second) of all the pool's threads streaming
+ * through a buffer of `bytes` bytes (pick several times the last-level cache so the reads
+ * come from memory), best of a few passes. Returns 0 if the buffer cannot be allocated or
+ * bytes is too small to time. Takes roughly bytes / (bandwidth) * 6 plus the time to fill. */
+double tq_measure_bandwidth(tq_pool *pool, size_t bytes);
+
+#endif

@@ -1,0 +1,50 @@
+/* Tests for `hearth bench` (src/cli/bench.c), run as a program: the kernel benchmark's JSON
+ * has a positive bandwidth and one entry per weight type, and model benchmarks are refused. */
+#include "test.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+
+TEST(bench_kernels_json)
+{
+    static const char *types[] = { "F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0",
+                                   "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K" };
+    const int n_types = (int)(sizeof types / sizeof types[0]);
+    char cmd[1024];
+    static char out[1 << 16];
+    snprintf(cmd, sizeof cmd, "%s bench --kernels --json --mb 2 -t 2", test_bin());
+    CHECK_EQ(test_run(cmd, out, sizeof out), 0);
+    cJSON *root = cJSON_Parse(out);
+    REQUIRE(root);
+    cJSON *bw = cJSON_GetObjectItem(root, "bandwidth_gbs");
+    CHECK(cJSON_IsNumber(bw) && bw->valuedouble > 0);
+    cJSON *threads = cJSON_GetObjectItem(root, "threads");
+    CHECK(cJSON_IsNumber(threads) && threads->valueint == 2);
+    CHECK(cJSON_IsString(cJSON_GetObjectItem(root, "isa")));
+    cJSON *list = cJSON_GetObjectItem(root, "kernels");
+    CHECK(cJSON_IsArray(list));
+    CHECK_EQ(cJSON_GetArraySize(list), n_types);
+    for (int i = 0; i < n_types && i < cJSON_GetArraySize(list); i++) {
+        cJSON *e = cJSON_GetArrayItem(list, i);
+        cJSON *type = cJSON_GetObjectItem(e, "type");
+        CHECK_STR(cJSON_IsString(type) ? type->valuestring : NULL, types[i]);
+        cJSON *bytes = cJSON_GetObjectItem(e, "bytes");
+        /* Matrices of about 2 MB: whole rows, at most one row short of the target. */
+        CHECK(cJSON_IsNumber(bytes) && bytes->valuedouble > (2 << 20) - 16384 &&
+              bytes->valuedouble <= (2 << 20));
+        cJSON *ref = cJSON_GetObjectItem(e, "ref_gbs"), *best = cJSON_GetObjectItem(e, "best_gbs");
+        CHECK(cJSON_IsNumber(ref) && ref->valuedouble > 0);
+        CHECK(cJSON_IsNumber(best) && best->valuedouble > 0);
+    }
+    cJSON_Delete(root);
+}
+
+TEST(bench_model_not_yet)
+{
+    char cmd[1024], out[1024];
+    snprintf(cmd, sizeof cmd, "%s bench some-model", test_bin());
+    CHECK_EQ(test_run(cmd, out, sizeof out), 2);
+    CHECK_CONTAINS(out, "model benchmarks are not implemented yet; use --kernels");
+    snprintf(cmd, sizeof cmd, "%s bench --kernels --mb 0", test_bin());
+    CHECK_EQ(test_run(cmd, out, sizeof out), 2);
+}

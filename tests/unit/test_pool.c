@@ -1,0 +1,109 @@
+/* Tests for tensor/pool.c: every thread index runs once per job, results are visible to the
+ * caller afterwards, and the pool survives bursts, idle gaps (the sleeping path) and NULL. */
+#include "test.h"
+
+#include <stdatomic.h>
+#include <time.h>
+
+#include "tensor/pool.h"
+
+#define MAXN 8
+
+typedef struct {
+    atomic_int count[MAXN];   /* how often each thread index ran */
+    atomic_int bad_nth;       /* runs that saw an nth other than the pool size */
+    int expect_nth;
+    int stamp[MAXN];          /* plain writes: the pool must publish them to the caller */
+    int round;
+} job;
+
+static void count_task(void *arg, int ith, int nth)
+{
+    job *j = arg;
+    if (ith >= 0 && ith < MAXN)
+        atomic_fetch_add(&j->count[ith], 1);
+    if (nth != j->expect_nth)
+        atomic_fetch_add(&j->bad_nth, 1);
+    if (ith >= 0 && ith < MAXN)
+        j->stamp[ith] = j->round;
+}
+
+static void job_init(job *j, int nth)
+{
+    memset(j, 0, sizeof *j);
+    for (int i = 0; i < MAXN; i++)
+        atomic_init(&j->count[i], 0);
+    atomic_init(&j->bad_nth, 0);
+    j->expect_nth = nth;
+}
+
+/* Run `rounds` jobs on a pool of n threads, checking after each that every index ran once
+ * and that the caller sees what each thread wrote. */
+static void run_rounds(int n, int rounds, long sleep_ns)
+{
+    tq_pool *pool = tq_pool_new(n);
+    REQUIRE(pool);
+    CHECK_EQ(tq_pool_size(pool), n);
+    job j;
+    job_init(&j, n);
+    for (int r = 1; r <= rounds && !test_failed(); r++) {
+        j.round = r;
+        tq_pool_run(pool, count_task, &j);
+        for (int i = 0; i < n; i++) {
+            CHECK_EQ(atomic_load(&j.count[i]), r);
+            CHECK_EQ(j.stamp[i], r);
+        }
+        if (sleep_ns)
+            nanosleep(&(struct timespec){ 0, sleep_ns }, NULL);
+    }
+    for (int i = n; i < MAXN; i++)
+        CHECK_EQ(atomic_load(&j.count[i]), 0);
+    CHECK_EQ(atomic_load(&j.bad_nth), 0);
+    tq_pool_free(pool);
+}
+
+TEST(pool_each_index_once_sizes_1_to_8)
+{
+    for (int n = 1; n <= MAXN; n++)
+        run_rounds(n, 200, 0);
+}
+
+TEST(pool_many_quick_runs)
+{
+    run_rounds(2, 20000, 0);
+    run_rounds(4, 2000, 0);
+}
+
+TEST(pool_wakes_sleeping_workers)
+{
+    /* Gaps of 2 ms exceed the spin time, so every job has to wake sleeping workers. */
+    run_rounds(3, 30, 2000000);
+}
+
+TEST(pool_null_and_default)
+{
+    job j;
+    job_init(&j, 1);
+    j.round = 7;
+    tq_pool_run(NULL, count_task, &j);
+    CHECK_EQ(atomic_load(&j.count[0]), 1);
+    CHECK_EQ(j.stamp[0], 7);
+    CHECK_EQ(atomic_load(&j.bad_nth), 0);
+    CHECK_EQ(tq_pool_size(NULL), 1);
+    tq_pool_free(NULL);
+
+    tq_pool *pool = tq_pool_new(0); /* one per CPU */
+    REQUIRE(pool);
+    CHECK(tq_pool_size(pool) >= 1);
+    tq_pool_free(pool);
+}
+
+TEST(pool_free_right_after_new)
+{
+    /* Workers may not have reached their wait loop yet when shutdown begins. */
+    for (int i = 0; i < 50; i++) {
+        tq_pool *pool = tq_pool_new(4);
+        REQUIRE(pool);
+        tq_pool_free(pool);
+    }
+}
