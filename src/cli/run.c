@@ -1,0 +1,165 @@
+/*
+ * run.c — `hearth run MODEL -p TEXT`: continue a prompt, streamed to stdout.
+ *
+ * Plain mode prints text as it is generated and a one-line summary on stderr. --json
+ * prints one JSON object per generated token (id, piece, logprob, top alternatives) for
+ * scripts. The prompt is raw text: no chat template (that is `hearth chat`).
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/file.h"
+#include "base/mem.h"
+#include "base/utf8.h"
+#include "cli/cli.h"
+#include "cli/genopts.h"
+
+static const char usage[] =
+    "usage: hearth run MODEL -p TEXT [options]\n"
+    "Continue TEXT with the model in MODEL (a .gguf file); '-p -' reads the prompt from stdin.\n"
+    "  --json                one JSON object per generated token\n"
+    "  --logprobs K          with --json: the K most likely tokens at each step (0..20)\n"
+    "  --no-bos              do not add the beginning-of-sequence token\n"
+    "  --special             turn special-token text in the prompt into those tokens\n";
+
+typedef struct run_out {
+    const tok_vocab *vocab;
+    bool json;
+} run_out;
+
+/* A token piece as valid UTF-8 (a piece can be part of a character): bad bytes become U+FFFD. */
+static void valid_utf8(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 4 < cap;) {
+        uint32_t cp;
+        int len = utf8_decode(s + i, n - i, &cp);
+        if (len > 0) {
+            memcpy(out + o, s + i, (size_t)len);
+            o += (size_t)len;
+            i += (size_t)len;
+        } else {
+            o += utf8_encode(UTF8_REPLACEMENT, out + o);
+            i++;
+        }
+    }
+    out[o] = '\0';
+}
+
+static bool on_token(void *user, const gen_token *t, const char *text, size_t len)
+{
+    const run_out *r = user;
+    if (!r->json) {
+        fwrite(text, 1, len, stdout);
+        fflush(stdout);
+        return true;
+    }
+    if (!t)
+        return true;
+    size_t plen;
+    const char *piece = tok_piece(r->vocab, t->id, true, &plen);
+    char buf[1024];
+    valid_utf8(piece ? piece : "", plen, buf, sizeof buf);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "id", t->id);
+    cJSON_AddStringToObject(o, "piece", buf);
+    if (t->n_top > 0) {
+        cJSON_AddNumberToObject(o, "logprob", t->logprob);
+        cJSON *top = cJSON_AddArrayToObject(o, "top");
+        for (int i = 0; i < t->n_top; i++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "id", t->top_id[i]);
+            cJSON_AddNumberToObject(e, "logprob", t->top_logprob[i]);
+            cJSON_AddItemToArray(top, e);
+        }
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    if (s)
+        printf("%s\n", s);
+    fflush(stdout);
+    cJSON_free(s);
+    cJSON_Delete(o);
+    return true;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    genopts o;
+    genopts_init(&o);
+    const char *model = NULL, *prompt = NULL;
+    bool json = false, no_bos = false, special = false;
+    long logprobs = 0;
+    for (int i = 1; i < argc; i++) {
+        bool ok;
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            printf("%s%s", usage, genopts_help);
+            return 0;
+        } else if (genopts_parse(&o, "run", argc, argv, &i, &ok)) {
+            if (!ok)
+                return 2;
+        } else if ((strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) && i + 1 < argc) {
+            prompt = argv[++i];
+        } else if (strcmp(a, "--logprobs") == 0 && i + 1 < argc) {
+            if (!parse_int(argv[++i], 0, GEN_MAX_PROBS, &logprobs)) {
+                fprintf(stderr, "hearth run: --logprobs takes 0..%d\n", GEN_MAX_PROBS);
+                return 2;
+            }
+        } else if (strcmp(a, "--json") == 0) {
+            json = true;
+        } else if (strcmp(a, "--no-bos") == 0) {
+            no_bos = true;
+        } else if (strcmp(a, "--special") == 0) {
+            special = true;
+        } else if (a[0] != '-' && !model) {
+            model = a;
+        } else {
+            fprintf(stderr, "hearth run: unknown or incomplete option '%s'\n%s", a, usage);
+            return 2;
+        }
+    }
+    if (!model || !prompt) {
+        fprintf(stderr, "hearth run: %s\n%s", !model ? "no MODEL given" : "no prompt (-p TEXT)",
+                usage);
+        return 2;
+    }
+    hearth_error err;
+    char *stdin_text = NULL;
+    if (strcmp(prompt, "-") == 0) {
+        if (file_read_all("/dev/stdin", 64 << 20, &stdin_text, NULL, &err) != HEARTH_OK) {
+            fprintf(stderr, "hearth run: %s\n", err.msg);
+            return 1;
+        }
+        prompt = stdin_text;
+    }
+    o.gen.n_probs = (int)logprobs;
+
+    gen_model *m = NULL;
+    gen_session *s = NULL;
+    tok_ids ids = { 0 };
+    gen_stats stats;
+    hearth_status st = gen_model_open(&m, model, llm_model_default_params(), &err);
+    if (!st)
+        st = gen_session_new(&s, m->llm, m->vocab, o.ctx, &err);
+    if (!st)
+        st = tok_encode(m->vocab, prompt, strlen(prompt), !no_bos, special, &ids, &err);
+    run_out r = { .vocab = m ? m->vocab : NULL, .json = json };
+    if (!st)
+        st = gen_run(s, ids.v, ids.n, &o.gen, on_token, &r, &stats, &err);
+    if (st) {
+        fprintf(stderr, "hearth run: %s\n", err.msg);
+    } else {
+        if (!json)
+            printf("\n");
+        fprintf(stderr, "[%d prompt tokens at %.1f tok/s, %d generated at %.1f tok/s, stop: %s]\n",
+                stats.n_prompt, stats.prompt_ms > 0 ? stats.n_prompt * 1e3 / stats.prompt_ms : 0.0,
+                stats.n_gen, stats.gen_ms > 0 ? stats.n_gen * 1e3 / stats.gen_ms : 0.0,
+                gen_finish_name(stats.finish));
+    }
+    tok_ids_free(&ids);
+    gen_session_free(s);
+    gen_model_free(m);
+    mem_free(stdin_text);
+    return st ? 1 : 0;
+}

@@ -1,0 +1,349 @@
+/*
+ * generate.c — see generate.h.
+ *
+ * The loop: reuse the longest common prefix of the new prompt and the cached tokens,
+ * evaluate the rest in n_batch chunks (logits only for the last), then repeat
+ * { sample; report; stop?; evaluate the sampled token }. The session's token list always
+ * mirrors the KV cache, so an error or a cancel leaves it consistent for the next call.
+ */
+#define _GNU_SOURCE /* memmem */
+#include "generate/generate.h"
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/mem.h"
+
+struct gen_session {
+    const llm_model *m;
+    const tok_vocab *v;
+    llm_ctx *ctx;
+    int n_ctx, n_batch, n_vocab;
+    tok_id *cached;    /* (n_ctx) tokens whose keys/values are in the cache */
+    int n_cached;
+    float *logits;     /* (n_vocab) */
+    float *work;       /* (n_vocab) logits the sampler may modify, or log-probabilities */
+    int32_t *pos;      /* (n_batch) positions of a prompt chunk */
+};
+
+hearth_status gen_model_open(gen_model **out, const char *path, llm_model_params mp,
+                             hearth_error *err)
+{
+    *out = NULL;
+    gen_model *m = mem_calloc(1, sizeof *m);
+    if (!m)
+        return err_set(err, HEARTH_ERR_NOMEM, "%s: out of memory", path);
+    hearth_status st = gguf_open(&m->gguf, path, err);
+    if (!st)
+        st = llm_model_load(&m->llm, m->gguf, mp, err);
+    if (!st)
+        st = tok_load(&m->vocab, m->gguf, err);
+    if (!st && (size_t)llm_model_hparams(m->llm)->n_vocab < tok_n_tokens(m->vocab))
+        st = err_set(err, HEARTH_ERR_FORMAT, "%s: the tokenizer has %zu tokens but the model "
+                     "only %d embeddings", path, tok_n_tokens(m->vocab),
+                     llm_model_hparams(m->llm)->n_vocab);
+    if (st) {
+        gen_model_free(m);
+        return st;
+    }
+    m->chat_template = gguf_get_str(m->gguf, "tokenizer.chat_template");
+    *out = m;
+    return HEARTH_OK;
+}
+
+void gen_model_free(gen_model *m)
+{
+    if (!m)
+        return;
+    tok_free(m->vocab);
+    llm_model_free(m->llm);
+    gguf_close(m->gguf);
+    mem_free(m);
+}
+
+gen_params gen_default_params(void)
+{
+    return (gen_params){ .sampling = smp_default_params(), .n_predict = -1 };
+}
+
+const char *gen_finish_name(enum gen_finish f)
+{
+    switch (f) {
+    case GEN_FINISH_EOG: return "eog";
+    case GEN_FINISH_STOP: return "stop";
+    case GEN_FINISH_LENGTH: return "length";
+    case GEN_FINISH_CONTEXT: return "context";
+    case GEN_FINISH_CANCELLED: return "cancelled";
+    }
+    return "unknown";
+}
+
+hearth_status gen_session_new(gen_session **out, const llm_model *m, const tok_vocab *v,
+                              llm_ctx_params cp, hearth_error *err)
+{
+    *out = NULL;
+    gen_session *s = mem_calloc(1, sizeof *s);
+    if (!s)
+        return err_set(err, HEARTH_ERR_NOMEM, "out of memory");
+    hearth_status st = llm_ctx_new(&s->ctx, m, cp, err);
+    if (st) {
+        mem_free(s);
+        return st;
+    }
+    s->m = m;
+    s->v = v;
+    s->n_ctx = llm_ctx_n_ctx(s->ctx);
+    s->n_batch = cp.n_batch > 0 ? cp.n_batch : llm_ctx_default_params().n_batch;
+    s->n_vocab = llm_model_hparams(m)->n_vocab;
+    s->cached = mem_calloc((size_t)s->n_ctx, sizeof *s->cached);
+    s->logits = mem_calloc((size_t)s->n_vocab, sizeof(float));
+    s->work = mem_calloc((size_t)s->n_vocab, sizeof(float));
+    s->pos = mem_calloc((size_t)s->n_batch, sizeof *s->pos);
+    if (!s->cached || !s->logits || !s->work || !s->pos) {
+        gen_session_free(s);
+        return err_set(err, HEARTH_ERR_NOMEM, "out of memory");
+    }
+    *out = s;
+    return HEARTH_OK;
+}
+
+void gen_session_free(gen_session *s)
+{
+    if (!s)
+        return;
+    llm_ctx_free(s->ctx);
+    mem_free(s->cached);
+    mem_free(s->logits);
+    mem_free(s->work);
+    mem_free(s->pos);
+    mem_free(s);
+}
+
+void gen_session_reset(gen_session *s)
+{
+    s->n_cached = 0;
+}
+
+int gen_session_n_ctx(const gen_session *s)
+{
+    return s->n_ctx;
+}
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* Evaluate toks[0..n) at the end of the cache; logits of the last land in s->logits. */
+static hearth_status eval(gen_session *s, const tok_id *toks, int n, hearth_error *err)
+{
+    for (int done = 0; done < n;) {
+        int chunk = n - done < s->n_batch ? n - done : s->n_batch;
+        for (int i = 0; i < chunk; i++)
+            s->pos[i] = s->n_cached + i;
+        hearth_status st = llm_decode(s->ctx, chunk, toks + done, s->pos, NULL, NULL,
+                                      s->logits, err);
+        if (st)
+            return st;
+        memcpy(s->cached + s->n_cached, toks + done, (size_t)chunk * sizeof *toks);
+        s->n_cached += chunk;
+        done += chunk;
+    }
+    return HEARTH_OK;
+}
+
+/* Fill the log-probability of the chosen token and the n most likely ones. */
+static void fill_probs(gen_session *s, gen_token *t, int n)
+{
+    smp_log_softmax(s->logits, s->work, s->n_vocab);
+    t->logprob = s->work[t->id];
+    t->n_top = 0;
+    for (int k = 0; k < n; k++) { /* n <= 20: repeated selection is fine */
+        int best = -1;
+        for (int i = 0; i < s->n_vocab; i++) {
+            bool taken = false;
+            for (int j = 0; j < t->n_top && !taken; j++)
+                taken = t->top_id[j] == i;
+            if (!taken && (best < 0 || s->work[i] > s->work[best]))
+                best = i;
+        }
+        t->top_id[t->n_top] = best;
+        t->top_logprob[t->n_top++] = s->work[best];
+    }
+}
+
+/* Stop strings: text is released only once no stop string can start inside it. */
+typedef struct stopper {
+    const gen_params *p;
+    tok_str pending;
+} stopper;
+
+/* Append text; set *hit when a stop string appears. *emit_len bytes of pending are
+ * ready to show (the caller removes them with stopper_consume). */
+static hearth_status stopper_push(stopper *st, const char *text, size_t len, size_t *emit_len,
+                                  bool *hit)
+{
+    tok_str *b = &st->pending;
+    if (b->n + len + 1 > b->cap) {
+        size_t cap = (b->n + len + 1) * 2;
+        char *ns = mem_realloc(b->s, cap);
+        if (!ns)
+            return HEARTH_ERR_NOMEM;
+        b->s = ns;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, text, len);
+    b->n += len;
+    b->s[b->n] = '\0';
+    *hit = false;
+    size_t keep_from = b->n;
+    for (int i = 0; i < st->p->n_stop; i++) {
+        const char *stop = st->p->stop[i];
+        size_t sl = strlen(stop);
+        if (sl == 0)
+            continue;
+        const char *at = memmem(b->s, b->n, stop, sl);
+        if (at) {
+            *hit = true;
+            if ((size_t)(at - b->s) < keep_from)
+                keep_from = (size_t)(at - b->s);
+            continue;
+        }
+        /* the longest suffix of pending that is a prefix of this stop string */
+        for (size_t k = sl - 1 < b->n ? sl - 1 : b->n; k > 0; k--)
+            if (memcmp(b->s + b->n - k, stop, k) == 0) {
+                if (b->n - k < keep_from)
+                    keep_from = b->n - k;
+                break;
+            }
+    }
+    *emit_len = keep_from;
+    return HEARTH_OK;
+}
+
+static void stopper_consume(stopper *st, size_t n)
+{
+    memmove(st->pending.s, st->pending.s + n, st->pending.n - n);
+    st->pending.n -= n;
+}
+
+static hearth_status check_params(const gen_session *s, size_t n_prompt, const gen_params *p,
+                                  hearth_error *err)
+{
+    if (n_prompt == 0)
+        return err_set(err, HEARTH_ERR_INVALID, "the prompt is empty");
+    if (n_prompt >= (size_t)s->n_ctx)
+        return err_set(err, HEARTH_ERR_RANGE, "the prompt has %zu tokens but the context holds "
+                       "%d (with room for the answer); use a longer context (--ctx) or a "
+                       "shorter prompt", n_prompt, s->n_ctx);
+    if (p->n_probs < 0 || p->n_probs > GEN_MAX_PROBS)
+        return err_set(err, HEARTH_ERR_INVALID, "top log-probabilities: %d (allowed 0..%d)",
+                       p->n_probs, GEN_MAX_PROBS);
+    if (p->n_stop < 0 || (p->n_stop > 0 && !p->stop))
+        return err_set(err, HEARTH_ERR_INVALID, "bad stop-string list");
+    return HEARTH_OK;
+}
+
+hearth_status gen_run(gen_session *s, const tok_id *prompt, size_t n_prompt,
+                      const gen_params *p, gen_callback cb, void *user, gen_stats *stats,
+                      hearth_error *err)
+{
+    gen_stats local;
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof *stats);
+    hearth_status st = check_params(s, n_prompt, p, err);
+    if (st)
+        return st;
+    for (size_t i = 0; i < n_prompt; i++)
+        if (prompt[i] < 0 || prompt[i] >= s->n_vocab)
+            return err_set(err, HEARTH_ERR_RANGE, "prompt token %d is outside the vocabulary",
+                           prompt[i]);
+    smp_sampler *smp;
+    if ((st = smp_new(&smp, &p->sampling, s->n_vocab, err)))
+        return st;
+
+    /* reuse the cached prefix, but always evaluate at least the last prompt token */
+    int keep = 0;
+    while (keep < s->n_cached && (size_t)keep + 1 < n_prompt && s->cached[keep] == prompt[keep])
+        keep++;
+    s->n_cached = keep;
+    stats->n_prompt = (int)n_prompt;
+    stats->n_cached = keep;
+    for (size_t i = 0; i < n_prompt; i++)
+        smp_accept(smp, prompt[i]);
+    double t0 = now_ms();
+    st = eval(s, prompt + keep, (int)n_prompt - keep, err);
+    stats->prompt_ms = now_ms() - t0;
+
+    stopper stop = { .p = p };
+    tok_stream ts;
+    tok_stream_init(&ts, s->v, 0);
+    tok_str text = { 0 };
+    t0 = now_ms();
+    while (!st) {
+        if (p->n_predict >= 0 && stats->n_gen >= p->n_predict) {
+            stats->finish = GEN_FINISH_LENGTH;
+            break;
+        }
+        gen_token t = { 0 };
+        if (p->n_probs > 0 || p->sampling.temperature > 0) /* sampler modifies its input */
+            memcpy(s->work, s->logits, (size_t)s->n_vocab * sizeof(float));
+        t.id = smp_sample(smp, p->n_probs > 0 || p->sampling.temperature > 0 ? s->work
+                                                                              : s->logits);
+        smp_accept(smp, t.id);
+        stats->n_gen++;
+        if (p->n_probs > 0)
+            fill_probs(s, &t, p->n_probs);
+        bool eog = !p->ignore_eog && tok_is_eog(s->v, t.id);
+        text.n = 0;
+        if (!eog && (st = tok_stream_push(&ts, t.id, &text, err)))
+            break;
+        if (eog && (st = tok_stream_flush(&ts, &text, err)))
+            break;
+        size_t emit = 0;
+        bool hit = false;
+        if (stopper_push(&stop, text.n ? text.s : "", text.n, &emit, &hit) != HEARTH_OK) {
+            st = err_set(err, HEARTH_ERR_NOMEM, "out of memory");
+            break;
+        }
+        if (eog) /* nothing more can complete a stop string: release the rest */
+            emit = stop.pending.n;
+        bool go_on = cb ? cb(user, &t, stop.pending.s ? stop.pending.s : "", emit) : true;
+        stopper_consume(&stop, emit);
+        if (hit) {
+            stats->finish = GEN_FINISH_STOP;
+            break;
+        }
+        if (eog) {
+            stats->finish = GEN_FINISH_EOG;
+            break;
+        }
+        if (!go_on) {
+            stats->finish = GEN_FINISH_CANCELLED;
+            break;
+        }
+        if (s->n_cached >= s->n_ctx) {
+            stats->finish = GEN_FINISH_CONTEXT;
+            break;
+        }
+        st = eval(s, &t.id, 1, err);
+    }
+    stats->gen_ms = now_ms() - t0;
+    /* what is still held back (a partial stop string at the limit) is shown after all */
+    if (!st && stats->finish != GEN_FINISH_STOP && stats->finish != GEN_FINISH_CANCELLED &&
+        tok_stream_flush(&ts, &text, NULL) == HEARTH_OK) {
+        size_t emit;
+        bool hit;
+        if (stopper_push(&stop, text.n ? text.s : "", text.n, &emit, &hit) == HEARTH_OK &&
+            stop.pending.n && cb)
+            cb(user, NULL, stop.pending.s, hit ? emit : stop.pending.n);
+    }
+    tok_str_free(&text);
+    mem_free(stop.pending.s);
+    smp_free(smp);
+    return st;
+}

@@ -1,0 +1,616 @@
+/*
+ * llama.c — the forward pass of decoder-only transformers: llama, qwen2, qwen3.
+ *
+ * The three architectures differ only in small, named ways, so they share one forward pass:
+ *   llama   RoPE on adjacent pairs; optional rope_freqs (Llama 3 scaling); no biases
+ *   qwen2   RoPE NeoX-style (pairs i, i + n_rot/2); biases on q, k, v
+ *   qwen3   RoPE NeoX-style; RMSNorm of each q and k head before RoPE
+ *
+ * Dimension legend (comments on buffers): B = tokens in the batch, D = n_embd,
+ * H = n_head, KH = n_head_kv, hd = head_dim, F = n_ff, V = n_vocab, T = n_ctx.
+ *
+ * Weights point into the mapped GGUF file and are used in place (with
+ * dequantize_all they are expanded to F32 once, at load, for float-math checks). All
+ * activation buffers are allocated by llm_ctx_new for the largest batch; llm_decode
+ * allocates nothing.
+ */
+#include "models/llama.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/mem.h"
+#include "tensor/kernels.h"
+#include "tensor/matmul.h"
+#include "tensor/ops.h"
+#include "tensor/pool.h"
+#include "tensor/quant.h"
+
+/* A weight matrix: `rows` rows of `cols` values of `type`, row-major. */
+typedef struct llm_weight {
+    const void *data;
+    int type;
+    int rows, cols;
+} llm_weight;
+
+typedef struct llm_layer {
+    const float *attn_norm;          /* (D) */
+    llm_weight wq;                   /* (H*hd, D) */
+    llm_weight wk, wv;               /* (KH*hd, D) */
+    llm_weight wo;                   /* (D, H*hd) */
+    const float *bq, *bk, *bv;       /* (H*hd), (KH*hd), (KH*hd): qwen2 only */
+    const float *q_norm, *k_norm;    /* (hd): qwen3 only */
+    const float *ffn_norm;           /* (D) */
+    llm_weight w_gate, w_up;         /* (F, D) */
+    llm_weight w_down;               /* (D, F) */
+} llm_layer;
+
+struct llm_model {
+    llm_hparams hp;
+    llm_weight token_embd;           /* (V, D) */
+    const float *output_norm;        /* (D) */
+    llm_weight output;               /* (V, D); token_embd when tied */
+    const float *rope_freqs;         /* (n_rot/2) or NULL */
+    llm_layer *layers;
+    /* F32 copies made at load (norms stored in another type, dequantize_all) */
+    void **owned;
+    int n_owned;
+};
+
+struct llm_ctx {
+    const llm_model *m;
+    llm_ctx_params p;
+    tq_pool *pool;
+    const tq_kernels *kern;
+    /* KV cache, F16: [seq][layer][pos][KH*hd] */
+    tq_f16 *k_cache, *v_cache;
+    size_t kv_seq_stride, kv_layer_stride; /* in elements */
+    /* activations */
+    float *x;      /* (B, D) residual stream */
+    float *xb;     /* (B, D) normed input of a sub-layer */
+    float *xb2;    /* (B, max(D, H*hd)) */
+    float *q;      /* (B, H*hd) */
+    float *k, *v;  /* (B, KH*hd) */
+    float *hb;     /* (B, F) */
+    float *hb2;    /* (B, F) */
+    float *att;    /* (threads, T) attention scores */
+    float *vtmp;   /* (threads, hd) a dequantized V row */
+    void *scratch; /* quantized activations for matmul */
+};
+
+llm_model_params llm_model_default_params(void)
+{
+    return (llm_model_params){ .dequantize_all = false };
+}
+
+llm_ctx_params llm_ctx_default_params(void)
+{
+    return (llm_ctx_params){ .n_ctx = 0, .n_seq = 1, .n_batch = 512, .n_threads = 0 };
+}
+
+const llm_hparams *llm_model_hparams(const llm_model *m)
+{
+    return &m->hp;
+}
+
+/* ---- loading ---------------------------------------------------------------------------- */
+
+typedef struct loader {
+    const gguf_file *g;
+    llm_model *m;
+    llm_model_params params;
+    hearth_error *err;
+} loader;
+
+static void *own(llm_model *m, void *p)
+{
+    if (!p)
+        return NULL;
+    void **list = mem_realloc_array(m->owned, (size_t)m->n_owned + 1, sizeof *list);
+    if (!list) {
+        mem_free(p);
+        return NULL;
+    }
+    m->owned = list;
+    m->owned[m->n_owned++] = p;
+    return p;
+}
+
+static hearth_status get_u32(loader *L, const char *suffix, bool required, int def, int *out)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", L->m->hp.arch, suffix);
+    uint32_t v;
+    if (!gguf_get_u32(L->g, key, &v)) {
+        if (required)
+            return err_set(L->err, HEARTH_ERR_FORMAT, "%s: missing metadata key %s",
+                           L->g->path, key);
+        *out = def;
+        return HEARTH_OK;
+    }
+    if (v == 0 || v > (1u << 24))
+        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: %s = %u is out of range", L->g->path,
+                       key, v);
+    *out = (int)v;
+    return HEARTH_OK;
+}
+
+static const gguf_tensor *find_tensor(loader *L, const char *name, int n_dims, int64_t ne0,
+                                      int64_t ne1, bool required, hearth_status *st)
+{
+    const gguf_tensor *t = gguf_find_tensor(L->g, name);
+    if (!t) {
+        if (required)
+            *st = err_set(L->err, HEARTH_ERR_FORMAT, "%s: missing tensor %s", L->g->path, name);
+        return NULL;
+    }
+    int64_t want[2] = { ne0, ne1 };
+    bool ok = t->n_dims <= n_dims || (t->n_dims == 2 && n_dims == 1 && t->ne[1] == 1);
+    for (int d = 0; d < 2 && ok; d++)
+        ok = t->ne[d] == (d < n_dims ? want[d] : 1);
+    for (int d = 2; d < GGUF_MAX_DIMS && ok; d++)
+        ok = t->ne[d] == 1;
+    if (!ok) {
+        *st = err_set(L->err, HEARTH_ERR_FORMAT,
+                      "%s: tensor %s has shape [%lld, %lld, %lld], expected [%lld, %lld]",
+                      L->g->path, name, (long long)t->ne[0], (long long)t->ne[1],
+                      (long long)t->ne[2], (long long)ne0, (long long)(n_dims > 1 ? ne1 : 1));
+        return NULL;
+    }
+    return t;
+}
+
+/* A vector parameter (norm weight, bias) as F32, converted once if stored otherwise. */
+static const float *load_vec(loader *L, const char *name, int64_t n, bool required,
+                             hearth_status *st)
+{
+    const gguf_tensor *t = find_tensor(L, name, 1, n, 1, required, st);
+    if (!t)
+        return NULL;
+    if (t->type == TQ_F32)
+        return t->data;
+    if (!tq_can_dequantize(t->type)) {
+        *st = err_set(L->err, HEARTH_ERR_UNSUPPORTED, "%s: tensor %s has type %s, which hearth "
+                      "does not support yet", L->g->path, name, tq_type_name(t->type));
+        return NULL;
+    }
+    float *f = own(L->m, mem_alloc((size_t)n * sizeof(float)));
+    if (!f) {
+        *st = err_set(L->err, HEARTH_ERR_NOMEM, "%s: out of memory", L->g->path);
+        return NULL;
+    }
+    tq_dequantize(t->type, t->data, f, n);
+    return f;
+}
+
+static hearth_status load_matrix(loader *L, llm_weight *w, const char *name, int64_t cols,
+                                 int64_t rows, bool required)
+{
+    hearth_status st = HEARTH_OK;
+    const gguf_tensor *t = find_tensor(L, name, 2, cols, rows, required, &st);
+    if (!t)
+        return st;
+    if (tq_vec_dot_type(t->type) < 0 || !tq_can_dequantize(t->type))
+        return err_set(L->err, HEARTH_ERR_UNSUPPORTED, "%s: tensor %s has type %s, which "
+                       "hearth does not support yet", L->g->path, name, tq_type_name(t->type));
+    *w = (llm_weight){ .data = t->data, .type = t->type, .rows = (int)rows, .cols = (int)cols };
+    if (L->params.dequantize_all && t->type != TQ_F32) {
+        float *f = own(L->m, mem_calloc((size_t)rows * (size_t)cols, sizeof(float)));
+        if (!f)
+            return err_set(L->err, HEARTH_ERR_NOMEM, "%s: out of memory expanding %s",
+                           L->g->path, name);
+        tq_dequantize(t->type, t->data, f, rows * cols);
+        w->data = f;
+        w->type = TQ_F32;
+    }
+    return HEARTH_OK;
+}
+
+static hearth_status load_hparams(loader *L)
+{
+    llm_hparams *hp = &L->m->hp;
+    const char *arch = gguf_get_str(L->g, "general.architecture");
+    if (!arch)
+        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: missing general.architecture",
+                       L->g->path);
+    if (strcmp(arch, "llama") && strcmp(arch, "qwen2") && strcmp(arch, "qwen3"))
+        return err_set(L->err, HEARTH_ERR_UNSUPPORTED, "%s: architecture '%.40s' is not "
+                       "supported (hearth runs llama, qwen2 and qwen3)", L->g->path, arch);
+    snprintf(hp->arch, sizeof hp->arch, "%s", arch);
+
+    hearth_status st;
+    if ((st = get_u32(L, "embedding_length", true, 0, &hp->n_embd)) ||
+        (st = get_u32(L, "block_count", true, 0, &hp->n_layer)) ||
+        (st = get_u32(L, "feed_forward_length", true, 0, &hp->n_ff)) ||
+        (st = get_u32(L, "attention.head_count", true, 0, &hp->n_head)) ||
+        (st = get_u32(L, "attention.head_count_kv", false, hp->n_head, &hp->n_head_kv)) ||
+        (st = get_u32(L, "context_length", false, 2048, &hp->n_ctx_train)))
+        return st;
+    if (hp->n_head % hp->n_head_kv != 0)
+        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: %d attention heads is not a multiple "
+                       "of %d KV heads", L->g->path, hp->n_head, hp->n_head_kv);
+    int hd_default = hp->n_embd / hp->n_head;
+    if ((st = get_u32(L, "attention.key_length", false, hd_default, &hp->head_dim)))
+        return st;
+    int v_len;
+    if ((st = get_u32(L, "attention.value_length", false, hp->head_dim, &v_len)))
+        return st;
+    if (v_len != hp->head_dim)
+        return err_set(L->err, HEARTH_ERR_UNSUPPORTED, "%s: key length %d != value length %d "
+                       "is not supported", L->g->path, hp->head_dim, v_len);
+    if ((st = get_u32(L, "rope.dimension_count", false, hp->head_dim, &hp->n_rot)))
+        return st;
+    if (hp->n_rot > hp->head_dim || hp->n_rot % 2)
+        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: rope.dimension_count %d does not fit "
+                       "head size %d", L->g->path, hp->n_rot, hp->head_dim);
+    hp->rope_neox = strcmp(arch, "llama") != 0;
+
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.freq_base", arch);
+    if (!gguf_get_f32(L->g, key, &hp->rope_base))
+        hp->rope_base = 10000.0f;
+    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
+    if (!gguf_get_f32(L->g, key, &hp->norm_eps))
+        hp->norm_eps = 1e-5f;
+    hp->rope_freq_scale = 1.0f;
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    const char *scaling = gguf_get_str(L->g, key);
+    if (scaling && strcmp(scaling, "none") != 0) {
+        float factor = 1.0f;
+        snprintf(key, sizeof key, "%s.rope.scaling.factor", arch);
+        gguf_get_f32(L->g, key, &factor);
+        if (strcmp(scaling, "linear") != 0)
+            return err_set(L->err, HEARTH_ERR_UNSUPPORTED, "%s: rope scaling '%.20s' is not "
+                           "supported yet (linear is)", L->g->path, scaling);
+        if (!(factor >= 1.0f && factor <= 1024.0f))
+            return err_set(L->err, HEARTH_ERR_FORMAT, "%s: rope scaling factor %g is out of "
+                           "range", L->g->path, factor);
+        hp->rope_freq_scale = 1.0f / factor;
+    }
+    if (!(hp->rope_base > 0) || !(hp->norm_eps > 0))
+        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: rope base or norm epsilon is not "
+                       "positive", L->g->path);
+    const gguf_tensor *emb = gguf_find_tensor(L->g, "token_embd.weight");
+    if (!emb || emb->n_dims != 2 || emb->ne[1] > (1 << 24))
+        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: missing or malformed token_embd.weight",
+                       L->g->path);
+    hp->n_vocab = (int)emb->ne[1];
+    return HEARTH_OK;
+}
+
+static hearth_status load_layer(loader *L, int il)
+{
+    const llm_hparams *hp = &L->m->hp;
+    llm_layer *l = &L->m->layers[il];
+    int64_t D = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim;
+    int64_t KV = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
+    char name[96];
+    hearth_status st = HEARTH_OK;
+#define NAME(s) (snprintf(name, sizeof name, "blk.%d.%s", il, s), name)
+    if (!(l->attn_norm = load_vec(L, NAME("attn_norm.weight"), D, true, &st)) ||
+        !(l->ffn_norm = load_vec(L, NAME("ffn_norm.weight"), D, true, &st)))
+        return st;
+    if ((st = load_matrix(L, &l->wq, NAME("attn_q.weight"), D, Q, true)) ||
+        (st = load_matrix(L, &l->wk, NAME("attn_k.weight"), D, KV, true)) ||
+        (st = load_matrix(L, &l->wv, NAME("attn_v.weight"), D, KV, true)) ||
+        (st = load_matrix(L, &l->wo, NAME("attn_output.weight"), Q, D, true)) ||
+        (st = load_matrix(L, &l->w_gate, NAME("ffn_gate.weight"), D, F, true)) ||
+        (st = load_matrix(L, &l->w_up, NAME("ffn_up.weight"), D, F, true)) ||
+        (st = load_matrix(L, &l->w_down, NAME("ffn_down.weight"), F, D, true)))
+        return st;
+    bool qwen2 = strcmp(hp->arch, "qwen2") == 0, qwen3 = strcmp(hp->arch, "qwen3") == 0;
+    l->bq = load_vec(L, NAME("attn_q.bias"), Q, qwen2, &st);
+    l->bk = load_vec(L, NAME("attn_k.bias"), KV, qwen2, &st);
+    l->bv = load_vec(L, NAME("attn_v.bias"), KV, qwen2, &st);
+    l->q_norm = load_vec(L, NAME("attn_q_norm.weight"), hp->head_dim, qwen3, &st);
+    l->k_norm = load_vec(L, NAME("attn_k_norm.weight"), hp->head_dim, qwen3, &st);
+#undef NAME
+    return st;
+}
+
+hearth_status llm_model_load(llm_model **out, const gguf_file *g, llm_model_params params,
+                             hearth_error *err)
+{
+    *out = NULL;
+    llm_model *m = mem_calloc(1, sizeof *m);
+    if (!m)
+        return err_set(err, HEARTH_ERR_NOMEM, "%s: out of memory", g->path);
+    loader L = { .g = g, .m = m, .params = params, .err = err };
+    hearth_status st = load_hparams(&L);
+    const llm_hparams *hp = &m->hp;
+    if (!st && !(m->layers = mem_calloc((size_t)hp->n_layer, sizeof *m->layers)))
+        st = err_set(err, HEARTH_ERR_NOMEM, "%s: out of memory", g->path);
+    if (!st)
+        st = load_matrix(&L, &m->token_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, true);
+    if (!st && !(m->output_norm = load_vec(&L, "output_norm.weight", hp->n_embd, true, &st)))
+        st = st ? st : HEARTH_ERR_FORMAT;
+    if (!st) {
+        if (gguf_find_tensor(g, "output.weight"))
+            st = load_matrix(&L, &m->output, "output.weight", hp->n_embd, hp->n_vocab, true);
+        else
+            m->output = m->token_embd; /* tied embeddings */
+    }
+    if (!st)
+        m->rope_freqs = load_vec(&L, "rope_freqs.weight", hp->n_rot / 2, false, &st);
+    for (int il = 0; !st && il < hp->n_layer; il++)
+        st = load_layer(&L, il);
+    if (st) {
+        llm_model_free(m);
+        return st;
+    }
+    *out = m;
+    return HEARTH_OK;
+}
+
+void llm_model_free(llm_model *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->n_owned; i++)
+        mem_free(m->owned[i]);
+    mem_free(m->owned);
+    mem_free(m->layers);
+    mem_free(m);
+}
+
+/* ---- context ---------------------------------------------------------------------------- */
+
+static size_t max_scratch(const llm_model *m, int batch)
+{
+    const llm_hparams *hp = &m->hp;
+    size_t s = tq_matmul_scratch_size(m->output.type, hp->n_embd, batch);
+    for (int il = 0; il < hp->n_layer; il++) {
+        const llm_layer *l = &m->layers[il];
+        const llm_weight *ws[] = { &l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up,
+                                   &l->w_down };
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) {
+            size_t n = tq_matmul_scratch_size(ws[i]->type, ws[i]->cols, batch);
+            if (n > s)
+                s = n;
+        }
+    }
+    return s;
+}
+
+hearth_status llm_ctx_new(llm_ctx **out, const llm_model *m, llm_ctx_params p,
+                          hearth_error *err)
+{
+    *out = NULL;
+    const llm_hparams *hp = &m->hp;
+    if (p.n_ctx <= 0)
+        p.n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    if (p.n_seq <= 0)
+        p.n_seq = 1;
+    if (p.n_batch <= 0)
+        p.n_batch = 512;
+    if (p.n_ctx > (1 << 22) || p.n_seq > 1024 || p.n_batch > 65536)
+        return err_set(err, HEARTH_ERR_RANGE, "context of %d positions x %d sequences "
+                       "(batch %d) is too large", p.n_ctx, p.n_seq, p.n_batch);
+    llm_ctx *c = mem_calloc(1, sizeof *c);
+    if (!c)
+        return err_set(err, HEARTH_ERR_NOMEM, "out of memory creating a context");
+    c->m = m;
+    c->p = p;
+    c->kern = tq_kernels_best();
+    c->pool = tq_pool_new(p.n_threads);
+    int nth = c->pool ? tq_pool_size(c->pool) : 1;
+
+    size_t B = (size_t)p.n_batch, D = hp->n_embd;
+    size_t Q = (size_t)hp->n_head * hp->head_dim, KV = (size_t)hp->n_head_kv * hp->head_dim;
+    c->kv_layer_stride = (size_t)p.n_ctx * KV;
+    c->kv_seq_stride = c->kv_layer_stride * hp->n_layer;
+    size_t kv_elems = c->kv_seq_stride * p.n_seq;
+    c->k_cache = mem_calloc(kv_elems, sizeof(tq_f16));
+    c->v_cache = mem_calloc(kv_elems, sizeof(tq_f16));
+    c->x = mem_calloc(B * D, sizeof(float));
+    c->xb = mem_calloc(B * D, sizeof(float));
+    c->xb2 = mem_calloc(B * (Q > D ? Q : D), sizeof(float));
+    c->q = mem_calloc(B * Q, sizeof(float));
+    c->k = mem_calloc(B * KV, sizeof(float));
+    c->v = mem_calloc(B * KV, sizeof(float));
+    c->hb = mem_calloc(B * hp->n_ff, sizeof(float));
+    c->hb2 = mem_calloc(B * hp->n_ff, sizeof(float));
+    c->att = mem_calloc((size_t)nth * p.n_ctx, sizeof(float));
+    c->vtmp = mem_calloc((size_t)nth * hp->head_dim, sizeof(float));
+    c->scratch = mem_alloc_aligned(max_scratch(m, p.n_batch), 64);
+    if (!c->pool || !c->k_cache || !c->v_cache || !c->x || !c->xb || !c->xb2 || !c->q ||
+        !c->k || !c->v || !c->hb || !c->hb2 || !c->att || !c->vtmp || !c->scratch) {
+        llm_ctx_free(c);
+        return err_set(err, HEARTH_ERR_NOMEM, "out of memory allocating a context of %d "
+                       "positions (KV cache %.1f MiB)", p.n_ctx,
+                       2.0 * kv_elems * sizeof(tq_f16) / (1 << 20));
+    }
+    *out = c;
+    return HEARTH_OK;
+}
+
+void llm_ctx_free(llm_ctx *c)
+{
+    if (!c)
+        return;
+    tq_pool_free(c->pool);
+    mem_free(c->k_cache);
+    mem_free(c->v_cache);
+    mem_free(c->x);
+    mem_free(c->xb);
+    mem_free(c->xb2);
+    mem_free(c->q);
+    mem_free(c->k);
+    mem_free(c->v);
+    mem_free(c->hb);
+    mem_free(c->hb2);
+    mem_free(c->att);
+    mem_free(c->vtmp);
+    mem_free_aligned(c->scratch);
+    mem_free(c);
+}
+
+int llm_ctx_n_ctx(const llm_ctx *c)
+{
+    return c->p.n_ctx;
+}
+
+/* ---- forward pass ----------------------------------------------------------------------- */
+
+static void matmul(llm_ctx *c, float *y, const llm_weight *w, const float *x, int n)
+{
+    tq_matmul(c->pool, c->kern, y, w->data, w->type, w->rows, w->cols, x, n, c->scratch);
+}
+
+/* Attention for every (token, head) pair, split across threads. Reads the KV cache of the
+ * token's sequence at positions 0..pos, which already holds this batch's keys and values. */
+typedef struct att_job {
+    llm_ctx *c;
+    int layer, n;
+    const int32_t *pos, *seq;
+} att_job;
+
+static void attention_task(void *arg, int ith, int nth)
+{
+    const att_job *j = arg;
+    llm_ctx *c = j->c;
+    const llm_hparams *hp = &c->m->hp;
+    int hd = hp->head_dim, kvdim = hp->n_head_kv * hd, group = hp->n_head / hp->n_head_kv;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *att = c->att + (size_t)ith * c->p.n_ctx;
+    float *vrow = c->vtmp + (size_t)ith * hd;
+    tq_vec_dot_fn dot_f16 = c->kern->vec_dot[TQ_F16];
+
+    for (int t = ith; t < j->n * hp->n_head; t += nth) {
+        int b = t / hp->n_head, h = t % hp->n_head, kvh = h / group;
+        int s = j->seq ? j->seq[b] : 0, p = j->pos[b];
+        size_t base = (size_t)s * c->kv_seq_stride + (size_t)j->layer * c->kv_layer_stride;
+        const tq_f16 *kc = c->k_cache + base + (size_t)kvh * hd; /* (T, KH*hd) */
+        const tq_f16 *vc = c->v_cache + base + (size_t)kvh * hd;
+        const float *q = c->q + ((size_t)b * hp->n_head + h) * hd;
+        for (int i = 0; i <= p; i++) {
+            float sc;
+            dot_f16(hd, &sc, kc + (size_t)i * kvdim, q);
+            att[i] = sc * scale;
+        }
+        tq_softmax(att, p + 1);
+        float *out = c->xb2 + ((size_t)b * hp->n_head + h) * hd;
+        memset(out, 0, (size_t)hd * sizeof(float));
+        for (int i = 0; i <= p; i++) {
+            tq_dequantize(TQ_F16, vc + (size_t)i * kvdim, vrow, hd);
+            tq_axpy(out, att[i], vrow, hd);
+        }
+    }
+}
+
+static void rope_and_store(llm_ctx *c, const llm_layer *l, int il, int n, const int32_t *pos,
+                           const int32_t *seq)
+{
+    const llm_hparams *hp = &c->m->hp;
+    int hd = hp->head_dim, kvdim = hp->n_head_kv * hd;
+    for (int b = 0; b < n; b++) {
+        float *q = c->q + (size_t)b * hp->n_head * hd; /* (H, hd) */
+        float *k = c->k + (size_t)b * kvdim;            /* (KH, hd) */
+        for (int h = 0; h < hp->n_head; h++) {
+            if (l->q_norm)
+                tq_rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, hp->norm_eps);
+            tq_rope(q + h * hd, hd, hp->n_rot, pos[b], hp->rope_base, hp->rope_freq_scale,
+                    c->m->rope_freqs, hp->rope_neox);
+        }
+        for (int h = 0; h < hp->n_head_kv; h++) {
+            if (l->k_norm)
+                tq_rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, hp->norm_eps);
+            tq_rope(k + h * hd, hd, hp->n_rot, pos[b], hp->rope_base, hp->rope_freq_scale,
+                    c->m->rope_freqs, hp->rope_neox);
+        }
+        size_t at = (size_t)(seq ? seq[b] : 0) * c->kv_seq_stride +
+                    (size_t)il * c->kv_layer_stride + (size_t)pos[b] * kvdim;
+        const float *v = c->v + (size_t)b * kvdim;
+        for (int i = 0; i < kvdim; i++) {
+            c->k_cache[at + i] = tq_f32_to_f16(k[i]);
+            c->v_cache[at + i] = tq_f32_to_f16(v[i]);
+        }
+    }
+}
+
+static void add_bias(float *y, const float *bias, int n, int dim)
+{
+    if (!bias)
+        return;
+    for (int b = 0; b < n; b++)
+        tq_add(y + (size_t)b * dim, y + (size_t)b * dim, bias, dim);
+}
+
+static hearth_status check_batch(llm_ctx *c, int n, const int32_t *tokens, const int32_t *pos,
+                                 const int32_t *seq, hearth_error *err)
+{
+    if (n <= 0 || n > c->p.n_batch)
+        return err_set(err, HEARTH_ERR_RANGE, "batch of %d tokens (allowed 1..%d)", n,
+                       c->p.n_batch);
+    for (int b = 0; b < n; b++) {
+        if (tokens[b] < 0 || tokens[b] >= c->m->hp.n_vocab)
+            return err_set(err, HEARTH_ERR_RANGE, "token id %d is outside the vocabulary "
+                           "(0..%d)", tokens[b], c->m->hp.n_vocab - 1);
+        if (pos[b] < 0 || pos[b] >= c->p.n_ctx)
+            return err_set(err, HEARTH_ERR_RANGE, "context full: position %d does not fit a "
+                           "context of %d tokens", pos[b], c->p.n_ctx);
+        if (seq && (seq[b] < 0 || seq[b] >= c->p.n_seq))
+            return err_set(err, HEARTH_ERR_RANGE, "sequence %d does not exist (0..%d)", seq[b],
+                           c->p.n_seq - 1);
+    }
+    return HEARTH_OK;
+}
+
+hearth_status llm_decode(llm_ctx *c, int n, const int32_t *tokens, const int32_t *pos,
+                         const int32_t *seq, const uint8_t *want, float *logits,
+                         hearth_error *err)
+{
+    hearth_status st = check_batch(c, n, tokens, pos, seq, err);
+    if (st)
+        return st;
+    const llm_model *m = c->m;
+    const llm_hparams *hp = &m->hp;
+    int D = hp->n_embd, Q = hp->n_head * hp->head_dim, KV = hp->n_head_kv * hp->head_dim;
+    int F = hp->n_ff;
+
+    for (int b = 0; b < n; b++) {
+        size_t row = tq_row_size(m->token_embd.type, D);
+        tq_dequantize(m->token_embd.type, (const char *)m->token_embd.data + row * tokens[b],
+                      c->x + (size_t)b * D, D);
+    }
+
+    for (int il = 0; il < hp->n_layer; il++) {
+        const llm_layer *l = &m->layers[il];
+        /* attention */
+        for (int b = 0; b < n; b++)
+            tq_rmsnorm(c->xb + (size_t)b * D, c->x + (size_t)b * D, l->attn_norm, D,
+                       hp->norm_eps);
+        matmul(c, c->q, &l->wq, c->xb, n);
+        matmul(c, c->k, &l->wk, c->xb, n);
+        matmul(c, c->v, &l->wv, c->xb, n);
+        add_bias(c->q, l->bq, n, Q);
+        add_bias(c->k, l->bk, n, KV);
+        add_bias(c->v, l->bv, n, KV);
+        rope_and_store(c, l, il, n, pos, seq);
+        att_job job = { .c = c, .layer = il, .n = n, .pos = pos, .seq = seq };
+        tq_pool_run(c->pool, attention_task, &job);
+        matmul(c, c->xb, &l->wo, c->xb2, n);
+        tq_add(c->x, c->x, c->xb, n * D);
+
+        /* feed-forward: down(silu(gate(x)) * up(x)) */
+        for (int b = 0; b < n; b++)
+            tq_rmsnorm(c->xb + (size_t)b * D, c->x + (size_t)b * D, l->ffn_norm, D,
+                       hp->norm_eps);
+        matmul(c, c->hb, &l->w_gate, c->xb, n);
+        matmul(c, c->hb2, &l->w_up, c->xb, n);
+        tq_swiglu(c->hb, c->hb, c->hb2, n * F);
+        matmul(c, c->xb, &l->w_down, c->hb, n);
+        tq_add(c->x, c->x, c->xb, n * D);
+    }
+
+    /* gather the rows that want logits, normalise, project to the vocabulary */
+    int n_out = 0;
+    for (int b = 0; b < n; b++)
+        if (want ? want[b] : b == n - 1)
+            tq_rmsnorm(c->xb + (size_t)n_out++ * D, c->x + (size_t)b * D, m->output_norm, D,
+                       hp->norm_eps);
+    if (n_out)
+        matmul(c, logits, &m->output, c->xb, n_out);
+    return HEARTH_OK;
+}
