@@ -10,7 +10,7 @@
  * the median of several runs is reported for the reference kernels (the in-run baseline)
  * and the best kernels this CPU offers, next to the measured bandwidth.
  *
- * Benchmarks of whole models (`hearth bench MODEL`) are not implemented yet.
+ * `hearth bench MODEL` (bench_model.c) times prompt processing and generation of a model.
  */
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -75,7 +75,10 @@ static float rnd(void)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: hearth bench --kernels [-t THREADS] [--json] [--mb MB]\n\n"
+            "usage: hearth bench MODEL [-p 512] [-n 128] [-r 5] [-t THREADS] [--json]\n"
+            "       hearth bench --kernels [-t THREADS] [--json] [--mb MB]\n\n"
+            "  MODEL          prompt processing (-p tokens in one batch) and generation (-n\n"
+            "                 tokens) in tokens/s over -r repetitions, next to the bandwidth bound\n"
             "  --kernels      memory bandwidth and matrix-vector throughput per weight type\n"
             "  -t, --threads  threads to use (default: one per CPU)\n"
             "  --json         print the results as JSON\n"
@@ -283,7 +286,8 @@ static long parse_count(const char *s, long max)
 int cmd_bench(int argc, char **argv)
 {
     int kernels = 0, json = 0;
-    long threads = 0, mb = 128;
+    long threads = 0, mb = 128, pp = 512, tg = 128, reps = 5;
+    const char *model = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -303,18 +307,32 @@ int cmd_bench(int argc, char **argv)
                 fprintf(stderr, "hearth bench: --mb needs a size from 1 to 16384 megabytes\n");
                 return 2;
             }
+        } else if (strcmp(a, "-p") == 0 || strcmp(a, "-n") == 0 || strcmp(a, "-r") == 0) {
+            const char *v = i + 1 < argc ? argv[++i] : NULL;
+            long n = v && strcmp(v, "0") == 0 ? 0 : parse_count(v, a[1] == 'r' ? 1000 : 65536);
+            if (n < 0 || (a[1] == 'r' && n == 0)) {
+                fprintf(stderr, "hearth bench: %s needs a %s\n", a,
+                        a[1] == 'r' ? "repetition count from 1 to 1000"
+                                    : "token count from 0 to 65536");
+                return 2;
+            }
+            *(a[1] == 'p' ? &pp : a[1] == 'n' ? &tg : &reps) = n;
         } else if (a[0] == '-') {
             fprintf(stderr, "hearth bench: unknown option '%s'\n", a);
             usage(stderr);
             return 2;
+        } else if (!model) {
+            model = a;
         } else {
-            fprintf(stderr, "hearth bench: model benchmarks are not implemented yet; use --kernels\n");
+            fprintf(stderr, "hearth bench: one model at a time ('%s' and '%s')\n", model, a);
             return 2;
         }
     }
-    if (!kernels) {
+    if (kernels == !!model) {
         usage(stderr);
         return 2;
     }
+    if (model)
+        return bench_model(model, (int)pp, (int)tg, (int)threads, (int)reps, json);
     return bench_kernels((int)threads, json, (size_t)mb);
 }

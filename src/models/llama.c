@@ -94,6 +94,25 @@ const llm_hparams *llm_model_hparams(const llm_model *m)
     return &m->hp;
 }
 
+static size_t weight_bytes(const llm_weight *w)
+{
+    return w->data ? tq_row_size(w->type, w->cols) * (size_t)w->rows : 0;
+}
+
+size_t llm_model_step_bytes(const llm_model *m)
+{
+    const llm_hparams *hp = &m->hp;
+    size_t vec = sizeof(float), D = (size_t)hp->n_embd;
+    size_t n = weight_bytes(&m->output) + D * vec + tq_row_size(m->token_embd.type, hp->n_embd);
+    for (int il = 0; il < hp->n_layer; il++) {
+        const llm_layer *l = &m->layers[il];
+        n += weight_bytes(&l->wq) + weight_bytes(&l->wk) + weight_bytes(&l->wv) +
+             weight_bytes(&l->wo) + weight_bytes(&l->w_gate) + weight_bytes(&l->w_up) +
+             weight_bytes(&l->w_down) + 2 * D * vec;
+    }
+    return n;
+}
+
 /* ---- loading ---------------------------------------------------------------------------- */
 
 typedef struct loader {

@@ -51,6 +51,9 @@ hearth_status llm_model_load(llm_model **out, const gguf_file *gguf, llm_model_p
                              hearth_error *err);
 void llm_model_free(llm_model *m);
 const llm_hparams *llm_model_hparams(const llm_model *m);
+/* Bytes of weights one generation step reads: every matrix and vector except the
+ * embedding table, of which only one row is read (unless it doubles as the output). */
+size_t llm_model_step_bytes(const llm_model *m);
 
 typedef struct llm_ctx_params {
     int n_ctx;      /* positions per sequence (default: min(training context, 4096)) */

@@ -39,12 +39,34 @@ TEST(bench_kernels_json)
     cJSON_Delete(root);
 }
 
-TEST(bench_model_not_yet)
+TEST(bench_model_json)
+{
+    char cmd[1024], out[8192];
+    snprintf(cmd, sizeof cmd, "%s bench " TESTDATA "/models/tiny-llama-spm-q8_0.gguf -p 16 -n 4 "
+             "-r 2 -t 1 --json 2>&1", test_bin());
+    REQUIRE(test_run(cmd, out, sizeof out) == 0);
+    cJSON *j = cJSON_Parse(out);
+    REQUIRE(j);
+    CHECK(cJSON_GetObjectItem(j, "pp_tps")->valuedouble > 0);
+    CHECK(cJSON_GetObjectItem(j, "tg_tps")->valuedouble > 0);
+    CHECK(cJSON_GetObjectItem(j, "bandwidth_gbs")->valuedouble > 0);
+    /* the fixture: 21 tensors, 5208992-byte file; weights are most of it */
+    double bytes = cJSON_GetObjectItem(j, "bytes")->valuedouble;
+    CHECK(bytes > 4e6 && bytes < 5208992);
+    cJSON_Delete(j);
+}
+
+TEST(bench_usage_errors)
 {
     char cmd[1024], out[1024];
-    snprintf(cmd, sizeof cmd, "%s bench some-model", test_bin());
+    snprintf(cmd, sizeof cmd, "%s bench", test_bin());
     CHECK_EQ(test_run(cmd, out, sizeof out), 2);
-    CHECK_CONTAINS(out, "model benchmarks are not implemented yet; use --kernels");
     snprintf(cmd, sizeof cmd, "%s bench --kernels --mb 0", test_bin());
     CHECK_EQ(test_run(cmd, out, sizeof out), 2);
+    snprintf(cmd, sizeof cmd, "%s bench m.gguf -r 0", test_bin());
+    CHECK_EQ(test_run(cmd, out, sizeof out), 2);
+    CHECK_CONTAINS(out, "repetition");
+    snprintf(cmd, sizeof cmd, "%s bench /nonexistent.gguf -p 8 -n 2 -r 1", test_bin());
+    CHECK_EQ(test_run(cmd, out, sizeof out), 1);
+    CHECK_CONTAINS(out, "/nonexistent.gguf");
 }
