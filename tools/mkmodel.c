@@ -23,9 +23,14 @@
  *   output_norm.weight         [embd]                    F32
  *   output.weight              [embd, vocab]             absent with --tied
  *
- * Matrices get the requested type. Where a row length is not a multiple of the type's
- * block, the type falls back the way llama-quantize does (Q4_K -> Q5_0, Q5_K -> Q5_1,
- * Q6_K -> Q8_0, then F16 if even that does not divide) with a note on stderr.
+ * Matrices get the requested type, with llama-quantize's exceptions so that a synthetic
+ * file has the same mix of types as a real one of that preset: the output matrix (or the
+ * embedding table when --tied makes it the output) is Q6_K for every quantized type but
+ * Q8_0; Q4_K_M is Q4_K with Q6_K for attn_v and ffn_down in the layers llama-quantize
+ * gives "more bits" (the first and last eighth, and every third in between). Where a row
+ * length is not a multiple of the type's block, the type falls back the way llama-quantize
+ * does (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, then F16 if even that does not divide)
+ * with a note on stderr.
  *
  * Weights are N(0, std^2); norm weights are 1 + N(0, 0.05^2); biases N(0, std^2). The
  * generator is portable and documented so any implementation can reproduce a file: row r
@@ -45,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "base/mem.h"
@@ -60,6 +66,7 @@ typedef struct opts {
     const char *vocab, *out, *license, *name;
     long layers, embd, heads, kv_heads, head_dim, ffn, ctx, threads;
     int type;
+    int mix_q4_k_m; /* --type Q4_K_M */
     uint64_t seed;
     int tied;
     double rope_base, std, eps;
@@ -73,7 +80,7 @@ static void usage(FILE *fp)
             "usage: mkmodel --arch llama|qwen2|qwen3 --vocab VOCAB.gguf -o OUT.gguf [options]\n"
             "  --layers N (2)  --embd N (64)  --heads N (4)  --kv-heads N (2)\n"
             "  --head-dim N (embd/heads)  --ffn N (256)  --ctx N (256)\n"
-            "  --type F32|F16|BF16|Q8_0|Q4_0|Q4_1|Q5_0|Q5_1|Q4_K|Q5_K|Q6_K (F16)\n"
+            "  --type F32|F16|BF16|Q8_0|Q4_0|Q4_1|Q5_0|Q5_1|Q4_K|Q4_K_M|Q5_K|Q6_K (F16)\n"
             "  --seed N (1)  --tied  --rope-base B (10000; qwen2/qwen3: 1000000)\n"
             "  --std S (0.02)  --eps E (1e-5)  --license ID  --name NAME  --threads N\n");
 }
@@ -179,9 +186,10 @@ static int parse_args(int argc, char **argv, opts *o)
             if (errno || end == v || *end || v[0] == '-')
                 return bad_arg("--seed wants a non-negative integer, got '%s'", v);
         } else if (!strcmp(a, "--type")) {
-            if ((o->type = parse_type(v)) < 0)
+            o->mix_q4_k_m = !strcasecmp(v, "Q4_K_M");
+            if ((o->type = o->mix_q4_k_m ? TQ_Q4_K : parse_type(v)) < 0)
                 return bad_arg("--type '%s' is not one of F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 "
-                               "Q5_1 Q4_K Q5_K Q6_K", v);
+                               "Q5_1 Q4_K Q4_K_M Q5_K Q6_K", v);
         } else if (!strcmp(a, "--rope-base")) {
             rc = parse_double(a, v, &o->rope_base);
         } else if (!strcmp(a, "--std")) {
@@ -291,16 +299,38 @@ typedef struct builder {
     int verbose;
 } builder;
 
+/* Does llama-quantize give layer i of n "more bits" (its use_more_bits rule)? */
+static int more_bits(long i, long n)
+{
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+/* The type llama-quantize would choose for a matrix of the requested preset. */
+static int preset_type(const opts *o, const char *name)
+{
+    int quantized = tq_traits_of(o->type)->blck > 1;
+    if (!strcmp(name, "output.weight") || (o->tied && !strcmp(name, "token_embd.weight")))
+        return quantized && o->type != TQ_Q8_0 ? TQ_Q6_K : o->type;
+    int layer;
+    char what[64];
+    if (o->mix_q4_k_m && sscanf(name, "blk.%d.%63s", &layer, what) == 2 &&
+        (!strcmp(what, "attn_v.weight") || !strcmp(what, "ffn_down.weight")) &&
+        more_bits(layer, o->layers))
+        return TQ_Q6_K;
+    return o->type;
+}
+
 /* Generate and add one tensor: a matrix [ne0, ne1] in the model's type (1-D: F32). */
 static int add(builder *b, const char *name, int64_t ne0, int64_t ne1, double mean, double std)
 {
     int n_dims = ne1 > 0 ? 2 : 1;
-    int type = n_dims == 1 ? TQ_F32 : fallback_type(b->o->type, ne0);
+    int want = n_dims == 1 ? TQ_F32 : preset_type(b->o, name);
+    int type = n_dims == 1 ? TQ_F32 : fallback_type(want, ne0);
     int64_t rows = n_dims == 1 ? 1 : ne1, ne[2] = { ne0, ne1 };
-    if (type != (n_dims == 1 ? TQ_F32 : b->o->type))
+    if (type != want)
         fprintf(stderr, "mkmodel: note: %s has rows of %lld, not a multiple of %s's %d; "
                 "using %s as llama-quantize does\n", name, (long long)ne0,
-                tq_type_name(b->o->type), tq_traits_of(b->o->type)->blck, tq_type_name(type));
+                tq_type_name(want), tq_traits_of(want)->blck, tq_type_name(type));
     gen_job j = { .ne0 = ne0, .rows = rows, .type = type, .row_bytes = tq_row_size(type, ne0),
                   .seed = b->o->seed, .index = (uint64_t)b->n_bufs, .mean = mean, .std = std };
     j.out = mem_alloc(j.row_bytes * (size_t)rows);
@@ -366,7 +396,7 @@ static uint32_t file_type_of(int type)
     case TQ_Q8_0: return 7;
     case TQ_Q5_0: return 8;
     case TQ_Q5_1: return 9;
-    case TQ_Q4_K: return 14; /* Q4_K_S */
+    case TQ_Q4_K: return 14; /* Q4_K_S (Q4_K_M: 15, set by the caller) */
     case TQ_Q5_K: return 16; /* Q5_K_S */
     case TQ_Q6_K: return 18;
     default: return 32;      /* BF16 */
@@ -398,7 +428,7 @@ static int set_metadata(gguf_writer *w, const opts *o, const gguf_file *vocab)
     }
 #undef KEY
     st |= gguf_set_u32(w, "general.quantization_version", 2);
-    st |= gguf_set_u32(w, "general.file_type", file_type_of(o->type));
+    st |= gguf_set_u32(w, "general.file_type", o->mix_q4_k_m ? 15 : file_type_of(o->type));
     for (uint64_t i = 0; i < vocab->n_kv; i++)
         if (strncmp(vocab->kv[i].key.s, "tokenizer.", 10) == 0)
             st |= gguf_set_value(w, vocab->kv[i].key.s, &vocab->kv[i].val);

@@ -216,6 +216,45 @@ TEST(mkmodel_matches_fixture_layout)
     gguf_close(f);
 }
 
+/* llama-quantize's per-tensor choices, as recorded in the quantized fixtures it wrote:
+ * mkmodel asked for the same shape and preset must choose the same type for every tensor
+ * (output Q6_K, Q4_K_M's "more bits" layers, fallbacks for rows that are not multiples). */
+TEST(mkmodel_presets_match_llama_quantize)
+{
+    static const struct { const char *fixture, *type, *shape; } cases[] = {
+        { "tiny-llama-spm-q8_0", "Q8_0", "--embd 64 --heads 4 --kv-heads 2 --ffn 256" },
+        { "tiny-llama-spm-q4_0", "Q4_0", "--embd 64 --heads 4 --kv-heads 2 --ffn 256" },
+        { "tiny-llama-spm-q5_1", "Q5_1", "--embd 64 --heads 4 --kv-heads 2 --ffn 256" },
+        { "tiny-llama-spm-q4_k_m", "Q4_K_M", "--embd 64 --heads 4 --kv-heads 2 --ffn 256" },
+        { "small-llama-spm-q4_k_m", "Q4_K_M", "--embd 256 --heads 4 --kv-heads 1 --ffn 768" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char args[512], log[8192], fx_path[256];
+        snprintf(args, sizeof args, "--arch llama --layers 2 %s --type %s --vocab " SPM_VOCAB,
+                 cases[i].shape, cases[i].type);
+        REQUIRE(run_mkmodel(args, "preset.gguf", log, sizeof log) == 0);
+        snprintf(fx_path, sizeof fx_path, TESTDATA "/models/%s.gguf", cases[i].fixture);
+        gguf_file *f = open_tmp("preset.gguf"), *fx;
+        hearth_error err;
+        REQUIRE(f);
+        REQUIRE(gguf_open(&fx, fx_path, &err) == HEARTH_OK);
+        CHECK_EQ(f->n_tensors, fx->n_tensors);
+        for (uint64_t t = 0; t < fx->n_tensors; t++) {
+            const gguf_tensor *want = &fx->tensors[t], *got = gguf_find_tensor(f, want->name.s);
+            if (!got || got->type != want->type)
+                test_fail(__FILE__, __LINE__, "%s: %s is %s, llama-quantize chose %s",
+                          cases[i].fixture, want->name.s, got ? tq_type_name(got->type) : "missing",
+                          tq_type_name(want->type));
+        }
+        uint32_t ft = 0, fx_ft = 1;
+        gguf_get_u32(f, "general.file_type", &ft);
+        gguf_get_u32(fx, "general.file_type", &fx_ft);
+        CHECK_EQ(ft, fx_ft);
+        gguf_close(fx);
+        gguf_close(f);
+    }
+}
+
 TEST(mkmodel_qwen3_q6_k_gqa8_tied)
 {
     char log[4096];
@@ -273,7 +312,8 @@ TEST(mkmodel_qwen2_q5_k_biases_and_fallback)
     need_tensor(f, "blk.0.attn_v.bias", TQ_F32, 128, 0);
     need_tensor(f, "blk.0.attn_output.weight", TQ_Q5_K, 1024, 320);
     need_tensor(f, "blk.0.ffn_down.weight", TQ_Q5_K, 512, 320);
-    need_tensor(f, "output.weight", TQ_Q5_1, 320, 32000);
+    /* the output matrix is Q6_K in llama-quantize's presets; rows of 320 fall back to Q8_0 */
+    need_tensor(f, "output.weight", TQ_Q8_0, 320, 32000);
     CHECK(gguf_find_tensor(f, "blk.0.attn_q_norm.weight") == NULL);
     check_weight_stats(f, 0.02, 0.02);
     gguf_close(f);
