@@ -17,6 +17,11 @@ static const struct command {
     const char *help;
 } commands[] = {
     /* one line per command, keep alphabetical */
+    { "bench", cmd_bench, "measure speed (kernels now; models later)" },
+    { "chat", cmd_chat, "talk with a model, interactively" },
+    { "run", cmd_run, "continue a prompt with a model, streamed" },
+    { "show", cmd_show, "summarise a GGUF model file" },
+    { "tokenize", cmd_tokenize, "show the token ids of a text" },
 };
 
 static void usage(FILE *out)
