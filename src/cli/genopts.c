@@ -1,5 +1,6 @@
 /* genopts.c — see genopts.h. */
 #include "cli/genopts.h"
+#include "tensor/types.h"
 
 #include <errno.h>
 #include <math.h>
@@ -19,7 +20,8 @@ const char genopts_help[] =
     "  --stop TEXT           stop when TEXT appears (repeatable)\n"
     "  --ignore-eos          keep generating past end-of-turn tokens\n"
     "  -c, --ctx N           context size in tokens (default: the model's, at most 4096)\n"
-    "  -t, --threads N       threads (default: one per CPU)\n";
+    "  -t, --threads N       threads (default: one per CPU)\n"
+    "  --kv-cache f16|q8_0   KV cache type; q8_0 halves its memory (default f16)\n";
 
 void genopts_init(genopts *o)
 {
@@ -62,6 +64,16 @@ bool genopts_parse(genopts *o, const char *cmd, int argc, char **argv, int *i, b
     *ok = true;
     if (is(a, "--ignore-eos", NULL)) {
         o->gen.ignore_eog = true;
+        return true;
+    }
+    if (is(a, "--kv-cache", NULL)) {
+        const char *v = *i + 1 < argc ? argv[++*i] : "";
+        int t = tq_type_from_name(v);
+        if (t != TQ_F16 && t != TQ_Q8_0) {
+            fprintf(stderr, "hearth %s: --kv-cache takes f16 or q8_0, not '%s'\n", cmd, v);
+            *ok = false;
+        }
+        o->ctx.kv_type = t;
         return true;
     }
     static const struct { const char *l, *s; bool is_int; double lo, hi; } opts[] = {

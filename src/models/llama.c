@@ -6,6 +6,9 @@
  *   qwen2   RoPE NeoX-style (pairs i, i + n_rot/2); biases on q, k, v
  *   qwen3   RoPE NeoX-style; RMSNorm of each q and k head before RoPE
  *
+ * The KV cache holds, per sequence, layer and position, the keys and values of all KV
+ * heads as one row of kv_type (F16, or Q8_0 whose 32-value blocks never straddle heads).
+ *
  * Dimension legend (comments on buffers): B = tokens in the batch, D = n_embd,
  * H = n_head, KH = n_head_kv, hd = head_dim, F = n_ff, V = n_vocab, T = n_ctx.
  *
@@ -63,9 +66,10 @@ struct llm_ctx {
     llm_ctx_params p;
     tq_pool *pool;
     const tq_kernels *kern;
-    /* KV cache, F16: [seq][layer][pos][KH*hd] */
-    tq_f16 *k_cache, *v_cache;
-    size_t kv_seq_stride, kv_layer_stride; /* in elements */
+    /* KV cache of kv_type: [seq][layer][pos] rows of KH*hd values */
+    char *k_cache, *v_cache;
+    size_t kv_row, kv_head;                /* bytes per position row, per head within it */
+    size_t kv_seq_stride, kv_layer_stride; /* in bytes */
     /* activations */
     float *x;      /* (B, D) residual stream */
     float *xb;     /* (B, D) normed input of a sub-layer */
@@ -76,6 +80,7 @@ struct llm_ctx {
     float *hb2;    /* (B, F) */
     float *att;    /* (threads, T) attention scores */
     float *vtmp;   /* (threads, hd) a dequantized V row */
+    void *qtmp;    /* (threads, hd) a query head in the K cache's dot type */
     void *scratch; /* quantized activations for matmul */
 };
 
@@ -86,7 +91,8 @@ llm_model_params llm_model_default_params(void)
 
 llm_ctx_params llm_ctx_default_params(void)
 {
-    return (llm_ctx_params){ .n_ctx = 0, .n_seq = 1, .n_batch = 512, .n_threads = 0 };
+    return (llm_ctx_params){ .n_ctx = 0, .n_seq = 1, .n_batch = 512, .n_threads = 0,
+                             .kv_type = TQ_F16 };
 }
 
 const llm_hparams *llm_model_hparams(const llm_model *m)
@@ -406,6 +412,13 @@ hearth_status llm_ctx_new(llm_ctx **out, const llm_model *m, llm_ctx_params p,
     if (p.n_ctx > (1 << 22) || p.n_seq > 1024 || p.n_batch > 65536)
         return err_set(err, HEARTH_ERR_RANGE, "context of %d positions x %d sequences "
                        "(batch %d) is too large", p.n_ctx, p.n_seq, p.n_batch);
+    if (p.kv_type != TQ_F16 && p.kv_type != TQ_Q8_0)
+        return err_set(err, HEARTH_ERR_UNSUPPORTED, "KV cache type %s is not supported (F16 "
+                       "or Q8_0)", tq_type_name(p.kv_type));
+    if (hp->head_dim % tq_traits_of(p.kv_type)->blck)
+        return err_set(err, HEARTH_ERR_UNSUPPORTED, "a %s KV cache needs a head size that is a "
+                       "multiple of %d (this model's is %d)", tq_type_name(p.kv_type),
+                       tq_traits_of(p.kv_type)->blck, hp->head_dim);
     llm_ctx *c = mem_calloc(1, sizeof *c);
     if (!c)
         return err_set(err, HEARTH_ERR_NOMEM, "out of memory creating a context");
@@ -417,11 +430,13 @@ hearth_status llm_ctx_new(llm_ctx **out, const llm_model *m, llm_ctx_params p,
 
     size_t B = (size_t)p.n_batch, D = hp->n_embd;
     size_t Q = (size_t)hp->n_head * hp->head_dim, KV = (size_t)hp->n_head_kv * hp->head_dim;
-    c->kv_layer_stride = (size_t)p.n_ctx * KV;
+    c->kv_row = tq_row_size(p.kv_type, (int64_t)KV);
+    c->kv_head = tq_row_size(p.kv_type, hp->head_dim);
+    c->kv_layer_stride = (size_t)p.n_ctx * c->kv_row;
     c->kv_seq_stride = c->kv_layer_stride * hp->n_layer;
-    size_t kv_elems = c->kv_seq_stride * p.n_seq;
-    c->k_cache = mem_calloc(kv_elems, sizeof(tq_f16));
-    c->v_cache = mem_calloc(kv_elems, sizeof(tq_f16));
+    size_t kv_bytes = c->kv_seq_stride * p.n_seq;
+    c->k_cache = mem_calloc(kv_bytes, 1);
+    c->v_cache = mem_calloc(kv_bytes, 1);
     c->x = mem_calloc(B * D, sizeof(float));
     c->xb = mem_calloc(B * D, sizeof(float));
     c->xb2 = mem_calloc(B * (Q > D ? Q : D), sizeof(float));
@@ -432,13 +447,14 @@ hearth_status llm_ctx_new(llm_ctx **out, const llm_model *m, llm_ctx_params p,
     c->hb2 = mem_calloc(B * hp->n_ff, sizeof(float));
     c->att = mem_calloc((size_t)nth * p.n_ctx, sizeof(float));
     c->vtmp = mem_calloc((size_t)nth * hp->head_dim, sizeof(float));
+    c->qtmp = mem_calloc((size_t)nth * hp->head_dim, sizeof(float));
     c->scratch = mem_alloc_aligned(max_scratch(m, p.n_batch), 64);
     if (!c->pool || !c->k_cache || !c->v_cache || !c->x || !c->xb || !c->xb2 || !c->q ||
-        !c->k || !c->v || !c->hb || !c->hb2 || !c->att || !c->vtmp || !c->scratch) {
+        !c->k || !c->v || !c->hb || !c->hb2 || !c->att || !c->vtmp || !c->qtmp || !c->scratch) {
         llm_ctx_free(c);
         return err_set(err, HEARTH_ERR_NOMEM, "out of memory allocating a context of %d "
                        "positions (KV cache %.1f MiB)", p.n_ctx,
-                       2.0 * kv_elems * sizeof(tq_f16) / (1 << 20));
+                       2.0 * kv_bytes / (1 << 20));
     }
     *out = c;
     return HEARTH_OK;
@@ -461,6 +477,7 @@ void llm_ctx_free(llm_ctx *c)
     mem_free(c->hb2);
     mem_free(c->att);
     mem_free(c->vtmp);
+    mem_free(c->qtmp);
     mem_free_aligned(c->scratch);
     mem_free(c);
 }
@@ -490,29 +507,38 @@ static void attention_task(void *arg, int ith, int nth)
     const att_job *j = arg;
     llm_ctx *c = j->c;
     const llm_hparams *hp = &c->m->hp;
-    int hd = hp->head_dim, kvdim = hp->n_head_kv * hd, group = hp->n_head / hp->n_head_kv;
+    int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, kv_type = c->p.kv_type;
     float scale = 1.0f / sqrtf((float)hd);
     float *att = c->att + (size_t)ith * c->p.n_ctx;
     float *vrow = c->vtmp + (size_t)ith * hd;
-    tq_vec_dot_fn dot_f16 = c->kern->vec_dot[TQ_F16];
+    /* K rows are dotted with the query in the cache type's activation format */
+    int qt = tq_vec_dot_type(kv_type);
+    void *qconv = (char *)c->qtmp + (size_t)ith * hd * sizeof(float);
+    tq_vec_dot_fn dot = c->kern->vec_dot[kv_type];
 
     for (int t = ith; t < j->n * hp->n_head; t += nth) {
         int b = t / hp->n_head, h = t % hp->n_head, kvh = h / group;
         int s = j->seq ? j->seq[b] : 0, p = j->pos[b];
-        size_t base = (size_t)s * c->kv_seq_stride + (size_t)j->layer * c->kv_layer_stride;
-        const tq_f16 *kc = c->k_cache + base + (size_t)kvh * hd; /* (T, KH*hd) */
-        const tq_f16 *vc = c->v_cache + base + (size_t)kvh * hd;
+        size_t base = (size_t)s * c->kv_seq_stride + (size_t)j->layer * c->kv_layer_stride +
+                      (size_t)kvh * c->kv_head;
+        const char *kc = c->k_cache + base; /* (T, KH*hd) rows of kv_type */
+        const char *vc = c->v_cache + base;
         const float *q = c->q + ((size_t)b * hp->n_head + h) * hd;
+        const void *qd = q;
+        if (qt != TQ_F32) {
+            c->kern->from_float[qt](q, qconv, hd);
+            qd = qconv;
+        }
         for (int i = 0; i <= p; i++) {
             float sc;
-            dot_f16(hd, &sc, kc + (size_t)i * kvdim, q);
+            dot(hd, &sc, kc + (size_t)i * c->kv_row, qd);
             att[i] = sc * scale;
         }
         tq_softmax(att, p + 1);
         float *out = c->xb2 + ((size_t)b * hp->n_head + h) * hd;
         memset(out, 0, (size_t)hd * sizeof(float));
         for (int i = 0; i <= p; i++) {
-            tq_dequantize(TQ_F16, vc + (size_t)i * kvdim, vrow, hd);
+            tq_dequantize(kv_type, vc + (size_t)i * c->kv_row, vrow, hd);
             tq_axpy(out, att[i], vrow, hd);
         }
     }
@@ -539,12 +565,9 @@ static void rope_and_store(llm_ctx *c, const llm_layer *l, int il, int n, const 
                     c->m->rope_freqs, hp->rope_neox);
         }
         size_t at = (size_t)(seq ? seq[b] : 0) * c->kv_seq_stride +
-                    (size_t)il * c->kv_layer_stride + (size_t)pos[b] * kvdim;
-        const float *v = c->v + (size_t)b * kvdim;
-        for (int i = 0; i < kvdim; i++) {
-            c->k_cache[at + i] = tq_f32_to_f16(k[i]);
-            c->v_cache[at + i] = tq_f32_to_f16(v[i]);
-        }
+                    (size_t)il * c->kv_layer_stride + (size_t)pos[b] * c->kv_row;
+        tq_quantize(c->p.kv_type, k, c->k_cache + at, kvdim);
+        tq_quantize(c->p.kv_type, c->v + (size_t)b * kvdim, c->v_cache + at, kvdim);
     }
 }
 

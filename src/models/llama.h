@@ -60,6 +60,8 @@ typedef struct llm_ctx_params {
     int n_seq;      /* independent sequences sharing the context (default 1) */
     int n_batch;    /* most tokens per llm_decode call (default 512) */
     int n_threads;  /* <= 0: one per CPU */
+    int kv_type;    /* KV cache type: TQ_F16 (default) or TQ_Q8_0 (half the memory; needs
+                       a head size that is a multiple of 32) */
 } llm_ctx_params;
 
 llm_ctx_params llm_ctx_default_params(void);
