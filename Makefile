@@ -17,7 +17,7 @@ OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -Wno-unused-parameter -fno-strict-aliasing \
            -pthread -Iinclude -Isrc -Itests -MMD -MP
-LDLIBS  += -lcjson -lm -lpthread
+LDLIBS  += -lcurl -lmicrohttpd -lsqlite3 -lsndfile -lsoxr -lcjson -lm -lpthread
 
 LIB_SRC   := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 LIB_SRC   := $(filter-out src/cli/%,$(LIB_SRC))
@@ -79,7 +79,7 @@ fuzz:
 	@for f in $(wildcard fuzz/*.c); do \
 	  echo clang $$f; \
 	  clang -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude -Isrc -o build-fuzz/$$(basename $$f .c) $$f \
-	    build-fuzz/libhearth.a -lcjson -lm -lpthread || exit 1; done
+	    build-fuzz/libhearth.a $(LDLIBS) || exit 1; done
 
 clean:
 	rm -rf build build-asan build-fuzz
