@@ -85,7 +85,7 @@ bool genopts_parse(genopts *o, const char *cmd, int argc, char **argv, int *i, b
         { "--repeat-penalty", NULL, false, 0.01, 100 },
         { "--presence-penalty", NULL, false, -2, 2 },
         { "--frequency-penalty", NULL, false, -2, 2 },
-        { "--seed", NULL, true, 0, 0x7fffffffffffffff },
+        { "--seed", NULL, true, 0, 9e18 }, /* bounds go through (long): stay below 2^63 */
         { "--ctx", "-c", true, 16, 1 << 22 },
         { "--threads", "-t", true, 1, 1024 },
         { "--stop", NULL, false, 0, 0 },
@@ -114,8 +114,11 @@ bool genopts_parse(genopts *o, const char *cmd, int argc, char **argv, int *i, b
         bool good = opts[k].is_int ? parse_int(val, (long)opts[k].lo, (long)opts[k].hi, &iv)
                                    : parse_float(val, opts[k].lo, opts[k].hi, &fv);
         if (!good) {
-            fprintf(stderr, "hearth %s: %s '%s' is not a %s between %g and %g\n", cmd, a, val,
-                    opts[k].is_int ? "whole number" : "number", opts[k].lo, opts[k].hi);
+            fprintf(stderr, opts[k].is_int ? "hearth %s: %s '%s' is not a whole number between "
+                                             "%.0f and %.0f\n"
+                                           : "hearth %s: %s '%s' is not a number between %g and "
+                                             "%g\n",
+                    cmd, a, val, opts[k].lo, opts[k].hi);
             *ok = false;
             return true;
         }

@@ -133,6 +133,11 @@ int cmd_run(int argc, char **argv)
         }
         prompt = stdin_text;
     }
+    if (!*prompt) { /* BOS alone is no prompt: the continuation would be arbitrary */
+        fprintf(stderr, "hearth run: the prompt is empty (give the text to continue with -p)\n");
+        mem_free(stdin_text);
+        return 2;
+    }
     o.gen.n_probs = (int)logprobs;
 
     gen_model *m = NULL;

@@ -198,8 +198,9 @@ static hearth_status stopper_push(stopper *st, const char *text, size_t len, siz
     memcpy(b->s + b->n, text, len);
     b->n += len;
     b->s[b->n] = '\0';
-    *hit = false;
-    size_t keep_from = b->n;
+    /* Output ends at the earliest complete stop string; otherwise it is held back from the
+     * earliest suffix that could still grow into one. */
+    size_t hit_at = b->n, keep_from = b->n;
     for (int i = 0; i < st->p->n_stop; i++) {
         const char *stop = st->p->stop[i];
         size_t sl = strlen(stop);
@@ -207,9 +208,8 @@ static hearth_status stopper_push(stopper *st, const char *text, size_t len, siz
             continue;
         const char *at = memmem(b->s, b->n, stop, sl);
         if (at) {
-            *hit = true;
-            if ((size_t)(at - b->s) < keep_from)
-                keep_from = (size_t)(at - b->s);
+            if ((size_t)(at - b->s) < hit_at)
+                hit_at = (size_t)(at - b->s);
             continue;
         }
         /* the longest suffix of pending that is a prefix of this stop string */
@@ -220,7 +220,8 @@ static hearth_status stopper_push(stopper *st, const char *text, size_t len, siz
                 break;
             }
     }
-    *emit_len = keep_from;
+    *hit = hit_at < b->n;
+    *emit_len = *hit ? hit_at : keep_from;
     return HEARTH_OK;
 }
 
@@ -334,6 +335,7 @@ hearth_status gen_run(gen_session *s, const tok_id *prompt, size_t n_prompt,
     }
     stats->gen_ms = now_ms() - t0;
     /* what is still held back (a partial stop string at the limit) is shown after all */
+    text.n = 0; /* the last token's text is already in the stopper */
     if (!st && stats->finish != GEN_FINISH_STOP && stats->finish != GEN_FINISH_CANCELLED &&
         tok_stream_flush(&ts, &text, NULL) == HEARTH_OK) {
         size_t emit;
