@@ -89,6 +89,15 @@ static bool on_token(void *user, const gen_token *t, const char *text, size_t le
     return !interrupted;
 }
 
+/* Switch to the ChatML fallback. A vocabulary without an <|im_end|> token sees that text
+ * as plain characters, so it becomes a stop string. */
+static void fall_back_to_chatml(chat *c)
+{
+    c->use_chatml = true;
+    if (tok_find(c->m->vocab, "<|im_end|>", 10) == TOK_NONE && c->o.gen.n_stop < GENOPTS_MAX_STOP)
+        c->o.stop[c->o.gen.n_stop++] = "<|im_end|>";
+}
+
 /* Render the conversation; warns once and switches to ChatML if the template fails. */
 static hearth_status render(chat *c, char **out, hearth_error *err)
 {
@@ -102,7 +111,7 @@ static hearth_status render(chat *c, char **out, hearth_error *err)
             return HEARTH_OK;
         fprintf(stderr, "warning: the model's chat template could not be used (%s); "
                 "falling back to ChatML\n", err->msg);
-        c->use_chatml = true;
+        fall_back_to_chatml(c);
     }
     return tpl_render_chatml(c->msg, c->n_msg, true, out, err);
 }
@@ -303,14 +312,11 @@ int cmd_chat(int argc, char **argv)
     }
     if (!c->m->chat_template) {
         fprintf(stderr, "warning: %s has no chat template; using ChatML\n", model);
-        c->use_chatml = true;
+        fall_back_to_chatml(c);
     } else if (!strcmp(tpl_guess_family(c->m->chat_template), "unknown")) {
         fprintf(stderr, "note: the chat template is not one of the common families; "
                 "rendering it as written\n");
     }
-    if (c->use_chatml && tok_find(c->m->vocab, "<|im_end|>", 10) == TOK_NONE &&
-        c->o.gen.n_stop < GENOPTS_MAX_STOP)
-        c->o.stop[c->o.gen.n_stop++] = "<|im_end|>"; /* plain text for this vocabulary */
     if (system && !add_message(c, "system", system))
         goto done;
     struct sigaction sa = { .sa_handler = on_sigint }; /* no SA_RESTART: fgets returns */
