@@ -35,9 +35,10 @@ TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/%)
 
 all: $(BUILD)/hearth $(BUILD)/libhearth.a $(BUILD)/tests $(TOOLS)
 
+# Written beside and renamed, so two makes in one tree never leave a half-written archive.
 $(BUILD)/libhearth.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	@rm -f $@.$$$$ && $(AR) rcs $@.$$$$ $^ && mv -f $@.$$$$ $@
 
 $(BUILD)/hearth: $(CLI_OBJ) $(BUILD)/libhearth.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libhearth.a $(LDFLAGS) $(LDLIBS)
