@@ -17,7 +17,7 @@ static const struct command {
     const char *help;
 } commands[] = {
     /* one line per command, keep alphabetical */
-    { "bench", cmd_bench, "measure speed (kernels now; models later)" },
+    { "bench", cmd_bench, "measure a model's speed, or the kernels' (--kernels)" },
     { "chat", cmd_chat, "talk with a model, interactively" },
     { "run", cmd_run, "continue a prompt with a model, streamed" },
     { "show", cmd_show, "summarise a GGUF model file" },
