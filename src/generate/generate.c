@@ -25,6 +25,7 @@ struct gen_session {
     float *logits;     /* (n_vocab) */
     float *work;       /* (n_vocab) logits the sampler may modify, or log-probabilities */
     int32_t *pos;      /* (n_batch) positions of a prompt chunk */
+    grm_vocab *gv;     /* token trie for grammars, built on first use */
 };
 
 hearth_status gen_model_open(gen_model **out, const char *path, llm_model_params mp,
@@ -117,6 +118,7 @@ void gen_session_free(gen_session *s)
     mem_free(s->logits);
     mem_free(s->work);
     mem_free(s->pos);
+    grm_vocab_free(s->gv);
     mem_free(s);
 }
 
@@ -173,6 +175,32 @@ static void fill_probs(gen_session *s, gen_token *t, int n)
         t->top_id[t->n_top] = best;
         t->top_logprob[t->n_top++] = s->work[best];
     }
+}
+
+/* With a grammar whose mask for this state is cached, sample from the masked logits.
+ * Otherwise the unconstrained draw is kept when the grammar allows it, and only if not is
+ * the draw repeated with every disallowed token masked: without truncation (top-k/p,
+ * min-p) both give exactly the masked distribution (a valid token's chance is
+ * p + (1 - P(valid)) p / P(valid) = p / P(valid)), and the mask, which walks the whole
+ * vocabulary, is computed only when needed. */
+hearth_status gen_sample(smp_sampler *smp, grm_matcher *gm, float *logits, float *work,
+                         int n_vocab, bool keep_logits, tok_id *id, hearth_error *err)
+{
+    bool copy = gm || keep_logits; /* the sampler modifies its input */
+    if (copy)
+        memcpy(work, logits, (size_t)n_vocab * sizeof(float));
+    if (gm && grm_mask_cached(gm, work)) {
+        *id = smp_sample(smp, work);
+        return HEARTH_OK;
+    }
+    *id = smp_sample(smp, copy ? work : logits);
+    if (!gm || grm_allows(gm, *id))
+        return HEARTH_OK;
+    memcpy(work, logits, (size_t)n_vocab * sizeof(float));
+    hearth_status st = grm_mask(gm, work, err);
+    if (!st)
+        *id = smp_sample(smp, work);
+    return st;
 }
 
 /* Stop strings: text is released only once no stop string can start inside it. */
@@ -263,9 +291,16 @@ hearth_status gen_run(gen_session *s, const tok_id *prompt, size_t n_prompt,
         if (prompt[i] < 0 || prompt[i] >= s->n_vocab)
             return err_set(err, HEARTH_ERR_RANGE, "prompt token %d is outside the vocabulary",
                            prompt[i]);
-    smp_sampler *smp;
-    if ((st = smp_new(&smp, &p->sampling, s->n_vocab, err)))
+    if (p->grammar && !s->gv && (st = grm_vocab_new(&s->gv, s->v, s->n_vocab, err)))
         return st;
+    grm_matcher *gm = NULL;
+    if (p->grammar && (st = grm_matcher_new(&gm, p->grammar, s->gv, err)))
+        return st;
+    smp_sampler *smp;
+    if ((st = smp_new(&smp, &p->sampling, s->n_vocab, err))) {
+        grm_matcher_free(gm);
+        return st;
+    }
 
     /* reuse the cached prefix, but always evaluate at least the last prompt token */
     int keep = 0;
@@ -291,10 +326,11 @@ hearth_status gen_run(gen_session *s, const tok_id *prompt, size_t n_prompt,
             break;
         }
         gen_token t = { 0 };
-        if (p->n_probs > 0 || p->sampling.temperature > 0) /* sampler modifies its input */
-            memcpy(s->work, s->logits, (size_t)s->n_vocab * sizeof(float));
-        t.id = smp_sample(smp, p->n_probs > 0 || p->sampling.temperature > 0 ? s->work
-                                                                              : s->logits);
+        if ((st = gen_sample(smp, gm, s->logits, s->work, s->n_vocab,
+                             p->n_probs > 0 || p->sampling.temperature > 0, &t.id, err)))
+            break;
+        if (gm && (st = grm_accept(gm, t.id, err)))
+            break;
         smp_accept(smp, t.id);
         stats->n_gen++;
         if (p->n_probs > 0)
@@ -311,7 +347,10 @@ hearth_status gen_run(gen_session *s, const tok_id *prompt, size_t n_prompt,
             st = err_set(err, HEARTH_ERR_NOMEM, "out of memory");
             break;
         }
-        if (eog) /* nothing more can complete a stop string: release the rest */
+        /* nothing more can complete a stop string: release the rest (a finished grammar
+         * leaves no partial character behind) */
+        bool grammar_done = gm && grm_finished(gm);
+        if (eog || (grammar_done && !hit))
             emit = stop.pending.n;
         bool go_on = cb ? cb(user, &t, stop.pending.s ? stop.pending.s : "", emit) : true;
         stopper_consume(&stop, emit);
@@ -321,6 +360,10 @@ hearth_status gen_run(gen_session *s, const tok_id *prompt, size_t n_prompt,
         }
         if (eog) {
             stats->finish = GEN_FINISH_EOG;
+            break;
+        }
+        if (grammar_done) {
+            stats->finish = GEN_FINISH_STOP;
             break;
         }
         if (!go_on) {
@@ -347,5 +390,6 @@ hearth_status gen_run(gen_session *s, const tok_id *prompt, size_t n_prompt,
     tok_str_free(&text);
     mem_free(stop.pending.s);
     smp_free(smp);
+    grm_matcher_free(gm);
     return st;
 }

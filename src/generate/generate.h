@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "generate/grammar.h"
 #include "generate/sampling.h"
 #include "models/llama.h"
 #include "tokenize/tokenizer.h"
@@ -41,6 +42,8 @@ typedef struct gen_params {
     int n_stop;
     bool ignore_eog;           /* keep going past end-of-generation tokens */
     int n_probs;               /* top log-probabilities to report per token, 0..GEN_MAX_PROBS */
+    const grm_grammar *grammar; /* constrain the output to this grammar (NULL: free text);
+                                   generation ends ("stop") once nothing more may follow */
 } gen_params;
 
 gen_params gen_default_params(void);
@@ -88,6 +91,15 @@ void gen_session_free(gen_session *s);
 /* Forget what the KV cache holds (a new conversation). */
 void gen_session_reset(gen_session *s);
 int gen_session_n_ctx(const gen_session *s);
+
+/* Choose the next token from logits (n_vocab floats) with the sampler, constrained by the
+ * grammar matcher gm when it is not NULL (gen_run and the batch scheduler share this).
+ * work (n_vocab floats) is scratch. logits are left unchanged when keep_logits is set or a
+ * grammar is given; otherwise they may be used as scratch. Advances neither gm nor the
+ * sampler's history (call grm_accept and smp_accept). With a grammar: HEARTH_ERR_INVALID
+ * when no token can continue the text, HEARTH_ERR_NOMEM. */
+hearth_status gen_sample(smp_sampler *smp, grm_matcher *gm, float *logits, float *work,
+                         int n_vocab, bool keep_logits, tok_id *id, hearth_error *err);
 
 /* Generate a continuation of prompt[0..n_prompt). Errors: empty prompt, a prompt that
  * does not fit the context (leaving room for at least one generated token), bad params. */
