@@ -29,11 +29,12 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
-.SECONDARY: $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
+.SECONDARY: $(TOOL_SRC:%.c=$(BUILD)/obj/%.o) $(BENCH_SRC:%.c=$(BUILD)/obj/%.o)
 
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/%)
+BENCHES   := $(BENCH_SRC:bench/%.c=$(BUILD)/%)
 
-all: $(BUILD)/hearth $(BUILD)/libhearth.a $(BUILD)/tests $(TOOLS)
+all: $(BUILD)/hearth $(BUILD)/libhearth.a $(BUILD)/tests $(TOOLS) $(BENCHES)
 
 # Written beside and renamed, so two makes in one tree never leave a half-written archive.
 $(BUILD)/libhearth.a: $(LIB_OBJ)
@@ -47,6 +48,9 @@ $(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libhearth.a
 	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libhearth.a $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libhearth.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libhearth.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/%: $(BUILD)/obj/bench/%.o $(BUILD)/libhearth.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libhearth.a $(LDFLAGS) $(LDLIBS)
 
 # The element-wise ops are written for the vectorizer; -O2 alone keeps only its cheapest
@@ -86,4 +90,5 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 .PHONY: all test asan asan-test check fuzz clean
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/obj/%.d) \
+         $(BENCH_SRC:%.c=$(BUILD)/obj/%.d)
