@@ -1,0 +1,297 @@
+/*
+ * models.c — the server's model table: which models exist, which are loaded, and when
+ * to unload them.
+ *
+ * The table is fixed at start (one file, or the .gguf files of a directory, named by
+ * file name without the extension; names are checked, never turned back into paths from
+ * a request). A model loads on first use, under the table's lock (a second request for
+ * it waits for the first load rather than loading twice). Each release sets when the
+ * model may unload; a janitor thread unloads expired, unused models once a second. A
+ * load that would take the loaded files past the memory budget first unloads idle models,
+ * least recently expiring first, and is refused if that is not enough.
+ */
+#include "server/server_int.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "base/mem.h"
+
+struct srv_models {
+    srv_model *m;
+    int n;
+    size_t budget;
+    double keep_alive_s;
+    bat_params bp;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t janitor;
+    bool quit;
+};
+
+double models_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void unload(srv_model *m)
+{
+    bat_free(m->sched);
+    gen_model_free(m->gm);
+    m->sched = NULL;
+    m->gm = NULL;
+}
+
+static void *janitor(void *arg)
+{
+    srv_models *ms = arg;
+    pthread_mutex_lock(&ms->mu);
+    while (!ms->quit) {
+        double now = models_now();
+        for (int i = 0; i < ms->n; i++) {
+            srv_model *m = &ms->m[i];
+            if (m->gm && m->users == 0 && m->expires >= 0 && m->expires <= now)
+                unload(m);
+        }
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_sec += 1;
+        pthread_cond_timedwait(&ms->cv, &ms->mu, &t);
+    }
+    pthread_mutex_unlock(&ms->mu);
+    return NULL;
+}
+
+/* Names become JSON and log text: keep them to a plain, safe alphabet. */
+static bool good_name(const char *name, size_t n)
+{
+    if (n == 0 || n >= sizeof ((srv_model *)0)->name)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == '+'))
+            return false;
+    }
+    return true;
+}
+
+static hearth_status add_model(srv_models *ms, const char *path, hearth_error *err)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    size_t n = strlen(base);
+    if (n > 5 && strcmp(base + n - 5, ".gguf") == 0)
+        n -= 5;
+    if (!good_name(base, n))
+        return HEARTH_OK; /* skipped: not a name a client could ask for */
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return err_set(err, HEARTH_ERR_IO, "%s: not a readable file", path);
+    srv_model *nm = mem_realloc_array(ms->m, (size_t)ms->n + 1, sizeof *nm);
+    if (!nm)
+        return err_set(err, HEARTH_ERR_NOMEM, "out of memory");
+    ms->m = nm;
+    srv_model *m = &ms->m[ms->n];
+    memset(m, 0, sizeof *m);
+    memcpy(m->name, base, n);
+    if (!(m->path = mem_strdup(path)))
+        return err_set(err, HEARTH_ERR_NOMEM, "out of memory");
+    m->file_size = (size_t)sb.st_size;
+    m->mtime = (long)sb.st_mtime;
+    ms->n++;
+    return HEARTH_OK;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const srv_model *)a)->name, ((const srv_model *)b)->name);
+}
+
+static hearth_status scan_dir(srv_models *ms, const char *dir, hearth_error *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return err_set(err, HEARTH_ERR_IO, "%s: cannot open the models directory", dir);
+    hearth_status st = HEARTH_OK;
+    struct dirent *e;
+    while (!st && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n <= 5 || strcmp(e->d_name + n - 5, ".gguf") != 0 || e->d_name[0] == '.')
+            continue;
+        char path[4096];
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
+            continue;
+        st = add_model(ms, path, err);
+    }
+    closedir(d);
+    if (!st)
+        qsort(ms->m, (size_t)ms->n, sizeof *ms->m, by_name);
+    return st;
+}
+
+void models_stop(srv_models *ms)
+{
+    pthread_mutex_lock(&ms->mu);
+    bool first = !ms->quit;
+    ms->quit = true;
+    pthread_cond_signal(&ms->cv);
+    pthread_mutex_unlock(&ms->mu);
+    if (!first)
+        return;
+    pthread_join(ms->janitor, NULL);
+    for (int i = 0; i < ms->n; i++) {
+        /* take the model out under the lock, free it outside: its jobs' callbacks release
+         * the model and need the lock */
+        pthread_mutex_lock(&ms->mu);
+        srv_model copy = ms->m[i];
+        ms->m[i].sched = NULL;
+        ms->m[i].gm = NULL;
+        pthread_mutex_unlock(&ms->mu);
+        unload(&copy);
+    }
+}
+
+void models_close(srv_models *ms)
+{
+    if (!ms)
+        return;
+    models_stop(ms);
+    for (int i = 0; i < ms->n; i++)
+        mem_free(ms->m[i].path);
+    pthread_cond_destroy(&ms->cv);
+    pthread_mutex_destroy(&ms->mu);
+    mem_free(ms->m);
+    mem_free(ms);
+}
+
+hearth_status models_open(srv_models **out, const srv_config *c, hearth_error *err)
+{
+    *out = NULL;
+    srv_models *ms = mem_calloc(1, sizeof *ms);
+    if (!ms)
+        return err_set(err, HEARTH_ERR_NOMEM, "out of memory");
+    ms->budget = c->mem_budget;
+    ms->keep_alive_s = c->keep_alive_s;
+    ms->bp = c->batch;
+    hearth_status st = HEARTH_OK;
+    if (c->model_file)
+        st = add_model(ms, c->model_file, err);
+    if (!st && c->models_dir)
+        st = scan_dir(ms, c->models_dir, err);
+    if (!st && ms->n == 0)
+        st = err_set(err, HEARTH_ERR_INVALID, "no models to serve: give --model FILE.gguf or "
+                     "--models DIR (with .gguf files named with letters, digits, '.', '-', '_')");
+    if (!st && (pthread_mutex_init(&ms->mu, NULL) || pthread_cond_init(&ms->cv, NULL) ||
+                pthread_create(&ms->janitor, NULL, janitor, ms)))
+        st = err_set(err, HEARTH_ERR_NOMEM, "cannot start the model janitor thread");
+    if (st) {
+        for (int i = 0; i < ms->n; i++)
+            mem_free(ms->m[i].path);
+        mem_free(ms->m);
+        mem_free(ms);
+        return st;
+    }
+    *out = ms;
+    return HEARTH_OK;
+}
+
+static srv_model *find(srv_models *ms, const char *name)
+{
+    if (!name || !*name)
+        return ms->n == 1 ? &ms->m[0] : NULL;
+    size_t n = strlen(name);
+    if (n > 7 && strcmp(name + n - 7, ":latest") == 0)
+        n -= 7;
+    for (int i = 0; i < ms->n; i++)
+        if (strlen(ms->m[i].name) == n && strncmp(ms->m[i].name, name, n) == 0)
+            return &ms->m[i];
+    return NULL;
+}
+
+/* Make room for need bytes under the budget by unloading idle models (mu held). */
+static bool make_room(srv_models *ms, size_t need)
+{
+    if (ms->budget == 0)
+        return true;
+    for (;;) {
+        size_t used = 0;
+        srv_model *victim = NULL;
+        for (int i = 0; i < ms->n; i++) {
+            srv_model *m = &ms->m[i];
+            if (!m->gm)
+                continue;
+            used += m->file_size;
+            if (m->users == 0 && (!victim || m->expires < victim->expires))
+                victim = m;
+        }
+        if (used + need <= ms->budget)
+            return true;
+        if (!victim)
+            return false;
+        unload(victim);
+    }
+}
+
+hearth_status models_acquire(srv_models *ms, const char *name, srv_model **out,
+                             int *http_status, hearth_error *err)
+{
+    *out = NULL;
+    pthread_mutex_lock(&ms->mu);
+    srv_model *m = find(ms, name);
+    hearth_status st = HEARTH_OK;
+    if (ms->quit) {
+        *http_status = 503;
+        st = err_set(err, HEARTH_ERR_RANGE, "the server is shutting down");
+    } else if (!m) {
+        *http_status = 404;
+        st = err_set(err, HEARTH_ERR_INVALID, name && *name ? "model '%.100s' not found"
+                     : "no model given (this server has several)%.0s", name ? name : "");
+    } else if (!m->gm) {
+        if (!make_room(ms, m->file_size)) {
+            *http_status = 503;
+            st = err_set(err, HEARTH_ERR_RANGE, "model '%s' does not fit the memory budget "
+                         "while other models are busy", m->name);
+        } else if ((st = gen_model_open(&m->gm, m->path, llm_model_default_params(), err)) ||
+                   (st = bat_new(&m->sched, m->gm, ms->bp, err))) {
+            *http_status = st == HEARTH_ERR_UNSUPPORTED ? 400 : 500;
+            gen_model_free(m->gm);
+            m->gm = NULL;
+        }
+    }
+    if (!st) {
+        m->users++;
+        *out = m;
+    }
+    pthread_mutex_unlock(&ms->mu);
+    return st;
+}
+
+void models_release(srv_models *ms, srv_model *m, double keep_alive_s)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&ms->mu);
+    m->users--;
+    m->expires = keep_alive_s < 0 ? -1 : models_now() + keep_alive_s;
+    if (m->users == 0 && keep_alive_s == 0)
+        pthread_cond_signal(&ms->cv); /* the janitor unloads it: this may be the model's own
+                                         worker thread, which cannot free its scheduler */
+    pthread_mutex_unlock(&ms->mu);
+}
+
+void models_each(srv_models *ms, void (*fn)(void *user, const srv_model *m, double now),
+                 void *user)
+{
+    pthread_mutex_lock(&ms->mu);
+    double now = models_now();
+    for (int i = 0; i < ms->n; i++)
+        fn(user, &ms->m[i], now);
+    pthread_mutex_unlock(&ms->mu);
+}

@@ -1,0 +1,153 @@
+/*
+ * server_int.h — what the server's files share: the server state, the model table
+ * (models.c), the generation glue between HTTP and the scheduler (infer.c), and the
+ * request-parsing helpers (server.c). Not part of any public API.
+ */
+#ifndef HEARTH_SERVER_SERVER_INT_H
+#define HEARTH_SERVER_SERVER_INT_H
+
+#include <cjson/cJSON.h>
+#include <stdatomic.h>
+
+#include "generate/templates.h"
+#include "server/http.h"
+#include "server/server.h"
+
+/* ---- models.c ------------------------------------------------------------------------ */
+
+typedef struct srv_models srv_models;
+
+typedef struct srv_model {
+    char name[128];
+    char *path;
+    size_t file_size;
+    long mtime;
+    gen_model *gm;       /* NULL: not loaded */
+    bat_sched *sched;
+    int users;           /* requests holding it */
+    double expires;      /* monotonic seconds when an idle model unloads; < 0: never */
+} srv_model;
+
+hearth_status models_open(srv_models **out, const srv_config *c, hearth_error *err);
+/* Refuse new loads and unload everything (cancelling running jobs); the table stays
+ * readable until models_close. */
+void models_stop(srv_models *ms);
+void models_close(srv_models *ms);
+/* Find (name NULL or "": the only model; a trailing ":latest" is ignored), load if needed
+ * and hold a model. *http_status gets 404 (unknown), 503 (over the memory budget) or 500. */
+hearth_status models_acquire(srv_models *ms, const char *name, srv_model **out,
+                             int *http_status, hearth_error *err);
+/* Let go; the model unloads keep_alive_s seconds after its last user (< 0: never). */
+void models_release(srv_models *ms, srv_model *m, double keep_alive_s);
+/* Visit every model under the table's lock (fn must not call back into models_*). */
+void models_each(srv_models *ms, void (*fn)(void *user, const srv_model *m, double now),
+                 void *user);
+double models_now(void);
+
+/* ---- the server ---------------------------------------------------------------------- */
+
+#define SRV_N_ROUTES 12
+
+/* Counters for GET /metrics (Prometheus text format). */
+typedef struct srv_metrics {
+    atomic_long requests[SRV_N_ROUTES + 1][5]; /* by route (last: none) and 1xx..5xx */
+    atomic_long generations, prompt_tokens, gen_tokens;
+    atomic_long ttft_us, gen_us;               /* sums, for averages */
+} srv_metrics;
+
+struct srv {
+    srv_config c;
+    http_server *http;
+    srv_models *models;
+    srv_metrics metrics;
+    atomic_long next_id;
+    const char *cors[7];   /* headers added to every answer, NULL-ended */
+};
+
+/* ---- server.c: request helpers ------------------------------------------------------- */
+
+/* A number field: returns 0 when absent or null, 1 with *out set, -1 (msg filled) when it is
+ * not a number (or not an integer when integer is set) within [lo, hi]. */
+int srv_json_num(const cJSON *o, const char *key, double lo, double hi, bool integer,
+                 double *out, hearth_error *err);
+/* Stop strings from a string or an array of strings (at most max, non-empty); fills
+ * stops[] with pointers into the JSON. Returns -1 with err on a bad value. */
+int srv_json_stops(const cJSON *v, const char **stops, int max, hearth_error *err);
+/* A grammar for structured output: OpenAI's response_format ({"type": "text" |
+ * "json_object" | "json_schema", "json_schema": {"schema": ...}}) or Ollama's format
+ * ("json" or a schema object). *out is NULL when the output is free text. Returns false
+ * with err on a bad value or an unsupported schema. */
+bool srv_output_grammar(const cJSON *v, bool ollama, grm_grammar **out, hearth_error *err);
+/* Render a conversation with the model's template (ChatML if it has none or it fails) and
+ * tokenize it. */
+hearth_status srv_chat_prompt(const gen_model *gm, const tpl_message *msgs, int n,
+                              tok_ids *out, hearth_error *err);
+/* Tokenize raw text the way `hearth run` does. */
+hearth_status srv_raw_prompt(const gen_model *gm, const char *text, tok_ids *out,
+                             hearth_error *err);
+/* A token's bytes as valid UTF-8 (bad bytes become U+FFFD), NUL-terminated in out. */
+void srv_piece_utf8(const gen_model *gm, tok_id id, char *out, size_t cap);
+/* Serialize and send a JSON body; frees o. */
+void srv_send_json(http_req *r, int status, cJSON *o, const char *const *headers);
+
+/* Count a finished generation. */
+void srv_count_generation(srv *s, const gen_stats *st);
+
+/* ---- infer.c: one generation request ------------------------------------------------- */
+
+typedef struct srv_result {
+    tok_str text;
+    gen_token *toks;       /* every generated token, when keep_tokens */
+    int n_toks, cap_toks;
+    gen_stats stats;
+    hearth_status st;
+    hearth_error err;
+} srv_result;
+
+void srv_result_free(srv_result *res);
+
+typedef struct srv_gen_req {
+    srv_model *m;          /* held by the caller (models_acquire) */
+    const tok_id *prompt;
+    size_t n_prompt;
+    gen_params params;
+    double keep_alive_s;   /* for models_release */
+    bool keep_tokens;
+} srv_gen_req;
+
+/* Streaming output: piece is called per token (on the scheduler's thread) and should write
+ * a chunk into st; done writes the closing chunks; free releases user. */
+typedef struct srv_stream_fmt {
+    bool (*piece)(void *user, http_stream *st, const gen_token *t, const char *text, size_t len);
+    void (*done)(void *user, http_stream *st, hearth_status status, const gen_stats *stats,
+                 const hearth_error *err);
+    void (*free)(void *user);
+} srv_stream_fmt;
+
+/* Run to completion while the client waits. Returns 200, or the HTTP status of a failure
+ * (400 bad request, 503 busy, 500) with err filled. The model stays held by the caller. */
+int srv_generate(srv *s, http_req *r, const srv_gen_req *g, srv_result *res,
+                 hearth_error *err);
+/* Answer with a stream. On success (200) the model and user are owned by the stream,
+ * which releases both when it ends. On failure returns the status, answers nothing, and
+ * the caller keeps both. */
+int srv_generate_stream(srv *s, http_req *r, const srv_gen_req *g, const srv_stream_fmt *fmt,
+                        void *user, const char *content_type, hearth_error *err);
+
+/* ---- the APIs ------------------------------------------------------------------------ */
+
+void oai_models(srv *s, http_req *r);
+void oai_chat(srv *s, http_req *r);
+void oai_completions(srv *s, http_req *r);
+void oai_error(http_req *r, int status, const char *msg);
+
+void oll_version(srv *s, http_req *r);
+void oll_tags(srv *s, http_req *r);
+void oll_ps(srv *s, http_req *r);
+void oll_show(srv *s, http_req *r);
+void oll_generate(srv *s, http_req *r);
+void oll_chat(srv *s, http_req *r);
+
+extern const char web_index_html[];
+
+#endif
