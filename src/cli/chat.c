@@ -16,15 +16,19 @@
 #include "base/file.h"
 #include "base/mem.h"
 #include "cli/cli.h"
+#include "cli/constrain.h"
 #include "cli/genopts.h"
 #include "generate/templates.h"
+#include "hub/registry.h"
 
 static const char usage[] =
-    "usage: hearth chat MODEL [--system TEXT] [options]\n"
-    "Talk with the model in MODEL (a .gguf file). In the chat: /reset starts over,\n"
+    "usage: hearth chat [MODEL] [--system TEXT] [options]\n"
+    "Talk with MODEL (a registered name or a .gguf file; without it, the default model is\n"
+    "offered). In the chat: /reset starts over,\n"
     "/save FILE and /load FILE keep a conversation, /exit (or Ctrl-D) quits, Ctrl-C stops\n"
     "an answer.\n"
-    "  --system TEXT         the system prompt\n";
+    "  --system TEXT         the system prompt\n"
+    "  --yes                 without MODEL: download the default model without asking\n";
 
 #define MAX_MESSAGES 4096
 
@@ -32,6 +36,7 @@ typedef struct chat {
     gen_model *m;
     gen_session *s;
     genopts o;
+    constrain_opts con;   /* every answer follows this grammar, if given */
     tpl_message msg[MAX_MESSAGES];
     int n_msg;
     bool use_chatml;      /* the model's template is missing or failed */
@@ -276,20 +281,24 @@ int cmd_chat(int argc, char **argv)
         return 1;
     genopts_init(&c->o);
     const char *model = NULL, *system = NULL;
+    bool yes = false;
     for (int i = 1; i < argc; i++) {
         bool ok;
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("%s%s", usage, genopts_help);
+            printf("%s%s%s", usage, constrain_help, genopts_help);
             mem_free(c);
             return 0;
-        } else if (genopts_parse(&c->o, "chat", argc, argv, &i, &ok)) {
+        } else if (genopts_parse(&c->o, "chat", argc, argv, &i, &ok) ||
+                   constrain_parse(&c->con, "chat", argc, argv, &i, &ok)) {
             if (!ok) {
                 mem_free(c);
                 return 2;
             }
         } else if (!strcmp(a, "--system") && i + 1 < argc) {
             system = argv[++i];
+        } else if (!strcmp(a, "--yes")) {
+            yes = true;
         } else if (a[0] != '-' && !model) {
             model = a;
         } else {
@@ -298,14 +307,26 @@ int cmd_chat(int argc, char **argv)
             return 2;
         }
     }
+    char *default_model = NULL;
     if (!model) {
-        fprintf(stderr, "hearth chat: no MODEL given\n%s", usage);
-        mem_free(c);
-        return 2;
+        int drc = cli_default_model("chat", yes, &default_model);
+        if (drc) {
+            mem_free(c);
+            return drc;
+        }
+        model = default_model;
     }
     hearth_error err;
     int rc = 1;
-    if (gen_model_open(&c->m, model, llm_model_default_params(), &err) != HEARTH_OK ||
+    if (!constrain_load(&c->con, "chat")) {
+        mem_free(default_model);
+        mem_free(c);
+        return 2;
+    }
+    c->o.gen.grammar = c->con.grammar;
+    char *model_path = NULL;
+    if (hub_resolve_model(model, &model_path, &err) != HEARTH_OK ||
+        gen_model_open(&c->m, model_path, llm_model_default_params(), &err) != HEARTH_OK ||
         gen_session_new(&c->s, c->m->llm, c->m->vocab, c->o.ctx, &err) != HEARTH_OK) {
         fprintf(stderr, "hearth chat: %s\n", err.msg);
         goto done;
@@ -328,6 +349,9 @@ done:
     tok_str_free(&c->answer);
     gen_session_free(c->s);
     gen_model_free(c->m);
+    mem_free(model_path);
+    mem_free(default_model);
+    constrain_free(&c->con);
     mem_free(c);
     return rc;
 }

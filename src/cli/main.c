@@ -17,11 +17,24 @@ static const struct command {
     const char *help;
 } commands[] = {
     /* one line per command, keep alphabetical */
+    { "ask", cmd_ask, "answer a question from a knowledge base, with citations" },
+    { "audit", cmd_audit, "what listens, what could leave the machine, model hashes" },
     { "bench", cmd_bench, "measure a model's speed, or the kernels' (--kernels)" },
     { "chat", cmd_chat, "talk with a model, interactively" },
+    { "embed", cmd_embed, "print the embedding vectors of texts" },
+    { "fit", cmd_fit, "will a model run on this machine? memory and speed" },
+    { "import", cmd_import, "register a model file under a short name" },
+    { "index", cmd_index, "build or update a knowledge base from your files" },
+    { "license", cmd_license, "can I ship this model's output? the deciding clause" },
+    { "list", cmd_list, "the registered models" },
+    { "pull", cmd_pull, "download a model (hf:ORG/REPO or https://), verified" },
+    { "rm", cmd_rm, "forget a registered model" },
     { "run", cmd_run, "continue a prompt with a model, streamed" },
+    { "serve", cmd_serve, "OpenAI- and Ollama-compatible API and web chat on 127.0.0.1" },
+    { "search", cmd_search, "find passages in a knowledge base" },
     { "show", cmd_show, "summarise a GGUF model file" },
     { "tokenize", cmd_tokenize, "show the token ids of a text" },
+    { "transcribe", cmd_transcribe, "speech to text with a whisper.cpp model" },
 };
 
 static void usage(FILE *out)

@@ -13,15 +13,18 @@
 #include "base/mem.h"
 #include "base/utf8.h"
 #include "cli/cli.h"
+#include "cli/constrain.h"
 #include "cli/genopts.h"
+#include "hub/registry.h"
 
 static const char usage[] =
-    "usage: hearth run MODEL -p TEXT [options]\n"
+    "usage: hearth run [MODEL] -p TEXT [options]\n"
     "Continue TEXT with the model in MODEL (a .gguf file); '-p -' reads the prompt from stdin.\n"
     "  --json                one JSON object per generated token\n"
     "  --logprobs K          with --json: the K most likely tokens at each step (0..20)\n"
     "  --no-bos              do not add the beginning-of-sequence token\n"
-    "  --special             turn special-token text in the prompt into those tokens\n";
+    "  --special             turn special-token text in the prompt into those tokens\n"
+    "  --yes                 without MODEL: download the default model without asking\n";
 
 typedef struct run_out {
     const tok_vocab *vocab;
@@ -87,16 +90,18 @@ int cmd_run(int argc, char **argv)
 {
     genopts o;
     genopts_init(&o);
+    constrain_opts con = { 0 };
     const char *model = NULL, *prompt = NULL;
-    bool json = false, no_bos = false, special = false;
+    bool json = false, no_bos = false, special = false, yes = false;
     long logprobs = 0;
     for (int i = 1; i < argc; i++) {
         bool ok;
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            printf("%s%s", usage, genopts_help);
+            printf("%s%s%s", usage, constrain_help, genopts_help);
             return 0;
-        } else if (genopts_parse(&o, "run", argc, argv, &i, &ok)) {
+        } else if (genopts_parse(&o, "run", argc, argv, &i, &ok) ||
+                   constrain_parse(&con, "run", argc, argv, &i, &ok)) {
             if (!ok)
                 return 2;
         } else if ((strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) && i + 1 < argc) {
@@ -112,6 +117,8 @@ int cmd_run(int argc, char **argv)
             no_bos = true;
         } else if (strcmp(a, "--special") == 0) {
             special = true;
+        } else if (strcmp(a, "--yes") == 0) {
+            yes = true;
         } else if (a[0] != '-' && !model) {
             model = a;
         } else {
@@ -119,9 +126,8 @@ int cmd_run(int argc, char **argv)
             return 2;
         }
     }
-    if (!model || !prompt) {
-        fprintf(stderr, "hearth run: %s\n%s", !model ? "no MODEL given" : "no prompt (-p TEXT)",
-                usage);
+    if (!prompt) {
+        fprintf(stderr, "hearth run: no prompt (-p TEXT)\n%s", usage);
         return 2;
     }
     hearth_error err;
@@ -139,12 +145,30 @@ int cmd_run(int argc, char **argv)
         return 2;
     }
     o.gen.n_probs = (int)logprobs;
+    if (!constrain_load(&con, "run")) {
+        mem_free(stdin_text);
+        return 2;
+    }
+    o.gen.grammar = con.grammar;
+    char *default_model = NULL;
+    if (!model) {
+        int rc = cli_default_model("run", yes, &default_model);
+        if (rc) {
+            mem_free(stdin_text);
+            constrain_free(&con);
+            return rc;
+        }
+        model = default_model;
+    }
 
     gen_model *m = NULL;
     gen_session *s = NULL;
     tok_ids ids = { 0 };
     gen_stats stats;
-    hearth_status st = gen_model_open(&m, model, llm_model_default_params(), &err);
+    char *model_path = NULL;
+    hearth_status st = hub_resolve_model(model, &model_path, &err);
+    if (!st)
+        st = gen_model_open(&m, model_path, llm_model_default_params(), &err);
     if (!st)
         st = gen_session_new(&s, m->llm, m->vocab, o.ctx, &err);
     if (!st)
@@ -165,6 +189,9 @@ int cmd_run(int argc, char **argv)
     tok_ids_free(&ids);
     gen_session_free(s);
     gen_model_free(m);
+    mem_free(model_path);
+    mem_free(default_model);
     mem_free(stdin_text);
+    constrain_free(&con);
     return st ? 1 : 0;
 }

@@ -7,7 +7,8 @@
  * metadata, and a warning for weight types hearth cannot compute with yet. --json prints
  * the same facts as one JSON object; absent keys are null there and omitted in text.
  * Strings from the file are untrusted: control characters are replaced before they reach
- * the terminal.
+ * the terminal. MODEL may be a registered name: then the registry's facts (source, sha256,
+ * date, license verdict) are shown too.
  */
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -17,6 +18,8 @@
 #include "base/mem.h"
 #include "cli/cli.h"
 #include "formats/gguf.h"
+#include "hub/license.h"
+#include "hub/registry.h"
 #include "tensor/types.h"
 
 struct summary {
@@ -33,9 +36,10 @@ struct summary {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: hearth show FILE [--json]\n\n"
+    fprintf(out, "usage: hearth show FILE|NAME [--json]\n\n"
                  "Summarise a GGUF model file: architecture, parameter count, hyperparameters,\n"
-                 "tokenizer, weight types and sizes, license metadata.\n\n"
+                 "tokenizer, weight types and sizes, license metadata. For a registered NAME, the\n"
+                 "registry's facts (source, sha256, license verdict) too.\n\n"
                  "  --json   print the summary as one JSON object\n");
 }
 
@@ -191,6 +195,43 @@ static void print_text(const struct summary *s)
             printf("warning: uses %s, which hearth does not support yet\n", tq_type_name(t));
 }
 
+/* The registry entry MODEL names, if it is a name; *lic gets its license verdict. */
+static const reg_entry *registry_entry(const char *model, registry **r, lic_result *lic)
+{
+    *r = NULL;
+    if (strchr(model, '/') || !reg_name_valid(model) || reg_open(r, NULL) != HEARTH_OK)
+        return NULL;
+    const reg_entry *e = reg_find(*r, model);
+    if (!e || lic_judge_model(model, lic, NULL) != HEARTH_OK) {
+        reg_free(*r);
+        *r = NULL;
+        return NULL;
+    }
+    return e;
+}
+
+static void print_registry_text(const reg_entry *e, const lic_result *lic)
+{
+    line_str("registry name", e->name);
+    line_str("source", e->source);
+    line_str("sha256", e->sha256);
+    line_str("added", e->added);
+    line_str("license verdict", lic_verdict_word(lic->verdict));
+    line_str("openness tier", lic->tier);
+}
+
+static bool add_registry_json(cJSON *o, const reg_entry *e, const lic_result *lic)
+{
+    cJSON *r = cJSON_AddObjectToObject(o, "registry");
+    return r && cJSON_AddStringToObject(r, "name", e->name) &&
+           cJSON_AddStringToObject(r, "source", e->source) &&
+           cJSON_AddStringToObject(r, "sha256", e->sha256) &&
+           cJSON_AddStringToObject(r, "added", e->added) &&
+           cJSON_AddStringToObject(r, "verdict", lic_verdict_word(lic->verdict)) &&
+           cJSON_AddStringToObject(r, "tier", lic->tier) &&
+           cJSON_AddStringToObject(r, "reason", lic->reason);
+}
+
 /* ---- JSON -------------------------------------------------------------------------------- */
 
 static bool add_str_or_null(cJSON *o, const char *key, const char *v)
@@ -249,9 +290,13 @@ static cJSON *build_json(const struct summary *s)
     return o;
 }
 
-static int print_json(const struct summary *s)
+static int print_json(const struct summary *s, const reg_entry *e, const lic_result *lic)
 {
     cJSON *o = build_json(s);
+    if (o && e && !add_registry_json(o, e, lic)) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
     char *text = o ? cJSON_Print(o) : NULL;
     cJSON_Delete(o);
     if (!text) {
@@ -293,17 +338,27 @@ int cmd_show(int argc, char **argv)
 
     gguf_file *f;
     hearth_error err;
-    if (gguf_open(&f, path, &err) != HEARTH_OK) {
+    char *file = NULL;
+    if (hub_resolve_model(path, &file, &err) != HEARTH_OK ||
+        gguf_open(&f, file, &err) != HEARTH_OK) {
         fprintf(stderr, "hearth: %s\n", err.msg);
+        mem_free(file);
         return 1;
     }
+    registry *reg;
+    lic_result lic;
+    const reg_entry *e = registry_entry(path, &reg, &lic);
     struct summary s;
-    summarise(f, path, &s);
+    summarise(f, file, &s);
     int rc = 0;
     if (json)
-        rc = print_json(&s);
+        rc = print_json(&s, e, &lic);
     else
         print_text(&s);
+    if (e && !json)
+        print_registry_text(e, &lic);
+    reg_free(reg);
     gguf_close(f);
+    mem_free(file);
     return rc;
 }
