@@ -7,16 +7,23 @@
  * and reported as mean ± standard deviation in tokens/s. Generation reads every weight once
  * per token, so the run also measures memory bandwidth and reports generation speed as a
  * fraction of the bandwidth bound (bandwidth / bytes read per token).
+ *
+ * Time to first token is the prompt batch plus the first generated step after it (at
+ * position pp), as a user of `hearth run` waits for it. Peak memory is the process's
+ * maximum resident set (getrusage), which counts the mapped weight pages once touched, and
+ * is shown next to its budget: the weights file plus the KV cache.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "base/mem.h"
 #include "cli/cli.h"
 #include "formats/gguf.h"
+#include "hub/registry.h"
 #include "models/llama.h"
 #include "tensor/membw.h"
 #include "tensor/pool.h"
@@ -68,10 +75,17 @@ static size_t file_weight_bytes(const gguf_file *g, uint64_t *params)
     return bytes;
 }
 
-/* One repetition: pp tokens as a batch, then tg tokens one by one, both from position 0. */
+static double peak_rss_bytes(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? (double)ru.ru_maxrss * 1024.0 : 0;
+}
+
+/* One repetition: pp tokens as a batch and the first step after them (time to first
+ * token), then tg tokens one by one from position 0. */
 static hearth_status run_rep(llm_ctx *c, int n_vocab, int pp, int tg, int32_t *tok,
-                             int32_t *pos, float *logits, double *pp_s, double *tg_s,
-                             hearth_error *err)
+                             int32_t *pos, float *logits, double *pp_s, double *ttft_s,
+                             double *tg_s, hearth_error *err)
 {
     for (int i = 0; i < pp; i++) {
         tok[i] = (int32_t)((i * 2654435761u) % (unsigned)n_vocab);
@@ -82,6 +96,9 @@ static hearth_status run_rep(llm_ctx *c, int n_vocab, int pp, int tg, int32_t *t
     if (pp > 0)
         st = llm_decode(c, pp, tok, pos, NULL, NULL, logits, err);
     *pp_s = now_s() - t0;
+    if (pp > 0 && !st)
+        st = llm_decode(c, 1, &tok[0], &pp, NULL, NULL, logits, err);
+    *ttft_s = now_s() - t0;
     t0 = now_s();
     for (int i = 0; i < tg && !st; i++)
         st = llm_decode(c, 1, &tok[i % (pp > 0 ? pp : 1)], &i, NULL, NULL, logits, err);
@@ -98,7 +115,8 @@ int bench_model(const char *path, int pp, int tg, int threads, int reps, bool js
     int32_t *tok = NULL, *pos = NULL;
     float *logits = NULL;
     int rc = 1;
-    if (gguf_open(&g, path, &err) || llm_model_load(&m, g, llm_model_default_params(), &err)) {
+    char *model_path = NULL;
+    if (hub_resolve_model(path, &model_path, &err) || gguf_open(&g, model_path, &err) || llm_model_load(&m, g, llm_model_default_params(), &err)) {
         fprintf(stderr, "hearth bench: %s\n", err.msg);
         goto done;
     }
@@ -119,23 +137,28 @@ int bench_model(const char *path, int pp, int tg, int threads, int reps, bool js
     size_t file_bytes = file_weight_bytes(g, &params), step_bytes = llm_model_step_bytes(m);
 
     /* warm-up: touch every weight page and spin the threads up */
-    double a, b;
-    if (run_rep(c, hp->n_vocab, pp < 16 ? pp : 16, 2, tok, pos, logits, &a, &b, &err)) {
+    double a, b, f;
+    if (run_rep(c, hp->n_vocab, pp < 16 ? pp : 16, 2, tok, pos, logits, &a, &f, &b, &err)) {
         fprintf(stderr, "hearth bench: %s\n", err.msg);
         goto done;
     }
-    stat_acc pp_acc = { 0 }, tg_acc = { 0 };
+    stat_acc pp_acc = { 0 }, tg_acc = { 0 }, ttft_acc = { 0 };
     for (int r = 0; r < reps; r++) {
-        double pp_s, tg_s;
-        if (run_rep(c, hp->n_vocab, pp, tg, tok, pos, logits, &pp_s, &tg_s, &err)) {
+        double pp_s, ttft_s, tg_s;
+        if (run_rep(c, hp->n_vocab, pp, tg, tok, pos, logits, &pp_s, &ttft_s, &tg_s, &err)) {
             fprintf(stderr, "hearth bench: %s\n", err.msg);
             goto done;
         }
-        if (pp > 0)
+        if (pp > 0) {
             acc_add(&pp_acc, pp / pp_s);
+            acc_add(&ttft_acc, ttft_s);
+        }
         if (tg > 0)
             acc_add(&tg_acc, tg / tg_s);
     }
+    double peak = peak_rss_bytes();
+    /* K and V, F16, every layer, every position of the context */
+    double kv = 2.0 * hp->n_layer * (double)cp.n_ctx * hp->n_head_kv * hp->head_dim * 2.0;
     tq_pool *pool = tq_pool_new(threads);
     double bw = tq_measure_bandwidth(pool, (size_t)256 << 20);
     int nth = pool ? tq_pool_size(pool) : 1;
@@ -154,12 +177,16 @@ int bench_model(const char *path, int pp, int tg, int threads, int reps, bool js
         cJSON_AddNumberToObject(o, "pp", pp);
         cJSON_AddNumberToObject(o, "pp_tps", acc_mean(&pp_acc));
         cJSON_AddNumberToObject(o, "pp_tps_std", acc_std(&pp_acc));
+        cJSON_AddNumberToObject(o, "ttft_s", acc_mean(&ttft_acc));
+        cJSON_AddNumberToObject(o, "ttft_s_std", acc_std(&ttft_acc));
         cJSON_AddNumberToObject(o, "tg", tg);
         cJSON_AddNumberToObject(o, "tg_tps", acc_mean(&tg_acc));
         cJSON_AddNumberToObject(o, "tg_tps_std", acc_std(&tg_acc));
         cJSON_AddNumberToObject(o, "bandwidth_gbs", bw);
         cJSON_AddNumberToObject(o, "tg_bound_tps", bound);
         cJSON_AddNumberToObject(o, "tg_fraction_of_bound", frac);
+        cJSON_AddNumberToObject(o, "peak_rss_bytes", peak);
+        cJSON_AddNumberToObject(o, "kv_cache_bytes", kv);
         char *s = cJSON_Print(o);
         if (s)
             printf("%s\n", s);
@@ -171,12 +198,18 @@ int bench_model(const char *path, int pp, int tg, int threads, int reps, bool js
         printf("threads     %d, %d repetitions\n", nth, reps);
         if (pp > 0)
             printf("pp%-8d  %8.2f ± %.2f tokens/s\n", pp, acc_mean(&pp_acc), acc_std(&pp_acc));
+        if (pp > 0)
+            printf("ttft        %8.3f ± %.3f s to the first token after a %d-token prompt\n",
+                   acc_mean(&ttft_acc), acc_std(&ttft_acc), pp);
         if (tg > 0)
             printf("tg%-8d  %8.2f ± %.2f tokens/s\n", tg, acc_mean(&tg_acc), acc_std(&tg_acc));
         printf("memory      %.1f GB/s measured; a step reads %.1f MB, so at most %.1f tokens/s\n",
                bw, step_bytes / 1e6, bound);
         if (tg > 0)
             printf("generation  %.0f%% of the bandwidth bound\n", 100 * frac);
+        printf("peak memory %.1f MiB resident (weights file %.1f MiB + KV cache %.1f MiB = "
+               "%.0f%% of that)\n", peak / 1048576, file_bytes / 1048576.0, kv / 1048576,
+               100 * peak / (file_bytes + kv));
     }
     rc = 0;
 done:
@@ -186,5 +219,6 @@ done:
     llm_ctx_free(c);
     llm_model_free(m);
     gguf_close(g);
+    mem_free(model_path);
     return rc;
 }

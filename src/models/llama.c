@@ -78,10 +78,12 @@ struct llm_ctx {
     float *k, *v;  /* (B, KH*hd) */
     float *hb;     /* (B, F) */
     float *hb2;    /* (B, F) */
-    float *att;    /* (threads, T) attention scores */
+    float *att;    /* (threads, H/KH * T) attention scores */
+    size_t att_stride;
     float *vtmp;   /* (threads, hd) a dequantized V row */
     void *qtmp;    /* (threads, hd) a query head in the K cache's dot type */
     void *scratch; /* quantized activations for matmul */
+    float *rope_cs; /* (n_rot) cos/sin pairs of one position */
 };
 
 llm_model_params llm_model_default_params(void)
@@ -445,12 +447,15 @@ hearth_status llm_ctx_new(llm_ctx **out, const llm_model *m, llm_ctx_params p,
     c->v = mem_calloc(B * KV, sizeof(float));
     c->hb = mem_calloc(B * hp->n_ff, sizeof(float));
     c->hb2 = mem_calloc(B * hp->n_ff, sizeof(float));
-    c->att = mem_calloc((size_t)nth * p.n_ctx, sizeof(float));
+    c->att_stride = (size_t)(hp->n_head / hp->n_head_kv) * p.n_ctx;
+    c->att = mem_calloc((size_t)nth * c->att_stride, sizeof(float));
     c->vtmp = mem_calloc((size_t)nth * hp->head_dim, sizeof(float));
     c->qtmp = mem_calloc((size_t)nth * hp->head_dim, sizeof(float));
     c->scratch = mem_alloc_aligned(max_scratch(m, p.n_batch), 64);
+    c->rope_cs = mem_calloc((size_t)hp->n_rot, sizeof(float));
     if (!c->pool || !c->k_cache || !c->v_cache || !c->x || !c->xb || !c->xb2 || !c->q ||
-        !c->k || !c->v || !c->hb || !c->hb2 || !c->att || !c->vtmp || !c->qtmp || !c->scratch) {
+        !c->k || !c->v || !c->hb || !c->hb2 || !c->att || !c->vtmp || !c->qtmp || !c->scratch ||
+        !c->rope_cs) {
         llm_ctx_free(c);
         return err_set(err, HEARTH_ERR_NOMEM, "out of memory allocating a context of %d "
                        "positions (KV cache %.1f MiB)", p.n_ctx,
@@ -479,6 +484,7 @@ void llm_ctx_free(llm_ctx *c)
     mem_free(c->vtmp);
     mem_free(c->qtmp);
     mem_free_aligned(c->scratch);
+    mem_free(c->rope_cs);
     mem_free(c);
 }
 
@@ -494,56 +500,90 @@ static void matmul(llm_ctx *c, float *y, const llm_weight *w, const float *x, in
     tq_matmul(c->pool, c->kern, y, w->data, w->type, w->rows, w->cols, x, n, c->scratch);
 }
 
-/* Attention for every (token, head) pair, split across threads. Reads the KV cache of the
- * token's sequence at positions 0..pos, which already holds this batch's keys and values. */
+/* Up to three products of the same activations (q/k/v, gate/up): one pool run for all of
+ * them when their weight types allow (see tq_matmul_multi). w3 may be NULL. */
+static void matmul3(llm_ctx *c, const float *x, int n, float *y1, const llm_weight *w1,
+                    float *y2, const llm_weight *w2, float *y3, const llm_weight *w3)
+{
+    tq_matmul_item it[3] = {
+        { .y = y1, .W = w1->data, .type = w1->type, .rows = w1->rows },
+        { .y = y2, .W = w2->data, .type = w2->type, .rows = w2->rows },
+    };
+    if (w3)
+        it[2] = (tq_matmul_item){ .y = y3, .W = w3->data, .type = w3->type, .rows = w3->rows };
+    tq_matmul_multi(c->pool, c->kern, it, w3 ? 3 : 2, w1->cols, x, n, c->scratch);
+}
+
+/* Attention for every (token, KV head) pair, split across threads. Reads the KV cache of
+ * the token's sequence at positions 0..pos, which already holds this batch's keys and
+ * values. The query heads sharing a KV head are done together, so each cached row is read
+ * once per step. */
 typedef struct att_job {
     llm_ctx *c;
     int layer, n;
     const int32_t *pos, *seq;
 } att_job;
 
+/* One query head over a quantized (Q8_0) cache: K rows are dotted with the query in the
+ * cache type's activation format, V rows are dequantized one at a time. */
+static void attend_quant(llm_ctx *c, const char *kc, const char *vc, int n, const float *q,
+                         float *out, int ith)
+{
+    const int hd = c->m->hp.head_dim, kv_type = c->p.kv_type;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *att = c->att + (size_t)ith * c->att_stride;
+    float *vrow = c->vtmp + (size_t)ith * hd;
+    int qt = tq_vec_dot_type(kv_type);
+    void *qconv = (char *)c->qtmp + (size_t)ith * hd * sizeof(float);
+    tq_vec_dot_fn dot = c->kern->vec_dot[kv_type];
+    c->kern->from_float[qt](q, qconv, hd);
+    for (int i = 0; i < n; i++) {
+        float sc;
+        dot(hd, &sc, kc + (size_t)i * c->kv_row, qconv);
+        att[i] = sc * scale;
+    }
+    tq_softmax(att, n);
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        tq_dequantize(kv_type, vc + (size_t)i * c->kv_row, vrow, hd);
+        tq_axpy(out, att[i], vrow, hd);
+    }
+}
+
 static void attention_task(void *arg, int ith, int nth)
 {
     const att_job *j = arg;
     llm_ctx *c = j->c;
     const llm_hparams *hp = &c->m->hp;
-    int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, kv_type = c->p.kv_type;
-    float scale = 1.0f / sqrtf((float)hd);
-    float *att = c->att + (size_t)ith * c->p.n_ctx;
-    float *vrow = c->vtmp + (size_t)ith * hd;
-    /* K rows are dotted with the query in the cache type's activation format */
-    int qt = tq_vec_dot_type(kv_type);
-    void *qconv = (char *)c->qtmp + (size_t)ith * hd * sizeof(float);
-    tq_vec_dot_fn dot = c->kern->vec_dot[kv_type];
+    const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
 
-    for (int t = ith; t < j->n * hp->n_head; t += nth) {
-        int b = t / hp->n_head, h = t % hp->n_head, kvh = h / group;
-        int s = j->seq ? j->seq[b] : 0, p = j->pos[b];
+    for (int t = ith; t < j->n * hp->n_head_kv; t += nth) {
+        int b = t / hp->n_head_kv, kvh = t % hp->n_head_kv;
+        int s = j->seq ? j->seq[b] : 0, n = j->pos[b] + 1;
         size_t base = (size_t)s * c->kv_seq_stride + (size_t)j->layer * c->kv_layer_stride +
                       (size_t)kvh * c->kv_head;
         const char *kc = c->k_cache + base; /* (T, KH*hd) rows of kv_type */
         const char *vc = c->v_cache + base;
-        const float *q = c->q + ((size_t)b * hp->n_head + h) * hd;
-        const void *qd = q;
-        if (qt != TQ_F32) {
-            c->kern->from_float[qt](q, qconv, hd);
-            qd = qconv;
-        }
-        for (int i = 0; i <= p; i++) {
-            float sc;
-            dot(hd, &sc, kc + (size_t)i * c->kv_row, qd);
-            att[i] = sc * scale;
-        }
-        tq_softmax(att, p + 1);
-        float *out = c->xb2 + ((size_t)b * hp->n_head + h) * hd;
-        memset(out, 0, (size_t)hd * sizeof(float));
-        for (int i = 0; i <= p; i++) {
-            tq_dequantize(kv_type, vc + (size_t)i * c->kv_row, vrow, hd);
-            tq_axpy(out, att[i], vrow, hd);
+        size_t h0 = (size_t)b * hp->n_head + (size_t)kvh * group;
+        const float *q = c->q + h0 * hd;  /* (group, hd) */
+        float *out = c->xb2 + h0 * hd;    /* (group, hd) */
+        if (c->p.kv_type == TQ_F16) {
+            tq_attn_args a = {
+                .hd = hd, .ng = group, .n = n, .q = q, .k = (const tq_f16 *)kc,
+                .v = (const tq_f16 *)vc, .stride = c->kv_row / sizeof(tq_f16),
+                .scale = 1.0f / sqrtf((float)hd), .att = c->att + (size_t)ith * c->att_stride,
+                .out = out,
+            };
+            c->kern->attn_f16(&a);
+        } else {
+            for (int h = 0; h < group; h++)
+                attend_quant(c, kc, vc, n, q + (size_t)h * hd, out + (size_t)h * hd, ith);
         }
     }
 }
 
+/* The sines and cosines of a position are shared by all of its heads: computed once per
+ * token (sinf/cosf per head cost 3 % of a 512-token prompt). */
 static void rope_and_store(llm_ctx *c, const llm_layer *l, int il, int n, const int32_t *pos,
                            const int32_t *seq)
 {
@@ -552,17 +592,17 @@ static void rope_and_store(llm_ctx *c, const llm_layer *l, int il, int n, const 
     for (int b = 0; b < n; b++) {
         float *q = c->q + (size_t)b * hp->n_head * hd; /* (H, hd) */
         float *k = c->k + (size_t)b * kvdim;            /* (KH, hd) */
+        tq_rope_cache(c->rope_cs, hp->n_rot, pos[b], hp->rope_base, hp->rope_freq_scale,
+                      c->m->rope_freqs);
         for (int h = 0; h < hp->n_head; h++) {
             if (l->q_norm)
                 tq_rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, hp->norm_eps);
-            tq_rope(q + h * hd, hd, hp->n_rot, pos[b], hp->rope_base, hp->rope_freq_scale,
-                    c->m->rope_freqs, hp->rope_neox);
+            tq_rope_apply(q + h * hd, hp->n_rot, c->rope_cs, hp->rope_neox);
         }
         for (int h = 0; h < hp->n_head_kv; h++) {
             if (l->k_norm)
                 tq_rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, hp->norm_eps);
-            tq_rope(k + h * hd, hd, hp->n_rot, pos[b], hp->rope_base, hp->rope_freq_scale,
-                    c->m->rope_freqs, hp->rope_neox);
+            tq_rope_apply(k + h * hd, hp->n_rot, c->rope_cs, hp->rope_neox);
         }
         size_t at = (size_t)(seq ? seq[b] : 0) * c->kv_seq_stride +
                     (size_t)il * c->kv_layer_stride + (size_t)pos[b] * c->kv_row;
@@ -623,9 +663,7 @@ hearth_status llm_decode(llm_ctx *c, int n, const int32_t *tokens, const int32_t
         for (int b = 0; b < n; b++)
             tq_rmsnorm(c->xb + (size_t)b * D, c->x + (size_t)b * D, l->attn_norm, D,
                        hp->norm_eps);
-        matmul(c, c->q, &l->wq, c->xb, n);
-        matmul(c, c->k, &l->wk, c->xb, n);
-        matmul(c, c->v, &l->wv, c->xb, n);
+        matmul3(c, c->xb, n, c->q, &l->wq, c->k, &l->wk, c->v, &l->wv);
         add_bias(c->q, l->bq, n, Q);
         add_bias(c->k, l->bk, n, KV);
         add_bias(c->v, l->bv, n, KV);
@@ -639,8 +677,7 @@ hearth_status llm_decode(llm_ctx *c, int n, const int32_t *tokens, const int32_t
         for (int b = 0; b < n; b++)
             tq_rmsnorm(c->xb + (size_t)b * D, c->x + (size_t)b * D, l->ffn_norm, D,
                        hp->norm_eps);
-        matmul(c, c->hb, &l->w_gate, c->xb, n);
-        matmul(c, c->hb2, &l->w_up, c->xb, n);
+        matmul3(c, c->xb, n, c->hb, &l->w_gate, c->hb2, &l->w_up, NULL, NULL);
         tq_swiglu(c->hb, c->hb, c->hb2, n * F);
         matmul(c, c->xb, &l->w_down, c->hb, n);
         tq_add(c->x, c->x, c->xb, n * D);

@@ -3,9 +3,10 @@
  *
  * Each set is a table of function pointers indexed by type. The SIMD tables list only the
  * kernels they implement; on first use every empty slot is filled from the reference table,
- * so a variant that lacks a kernel inherits the plain-C one. A set is offered only when the
- * CPU has its instructions and the OS saves the registers they use (XCR0, read with
- * xgetbv: a VM or kernel may leave AVX-512 state off even where CPUID lists it). All of
+ * so a variant that lacks a kernel inherits the plain-C one (except the GEMM, see
+ * kernels.h). A set is offered only when the CPU has its instructions and the OS saves the
+ * registers they use (XCR0, read with xgetbv: a VM or kernel may leave AVX-512 state off
+ * even where CPUID lists it). All of
  * this is decided once under pthread_once, after which the tables are read-only and safe
  * to share between threads.
  */
@@ -46,6 +47,9 @@ static const tq_kernels ref_set = {
         [TQ_Q8_0] = tq_from_float_q8_0_ref,
         [TQ_Q8_K] = tq_from_float_q8_K_ref,
     },
+    .gemm_unpack = tq_gemm_unpack_ref,
+    .gemm = tq_gemm_ref,
+    .attn_f16 = tq_attn_f16_ref,
 };
 
 #ifdef TQ_X86
@@ -92,7 +96,11 @@ static tq_kernels avx512_set = {
     },
     .from_float = {
         [TQ_Q8_0] = tq_from_float_q8_0_avx512,
+        [TQ_Q8_K] = tq_from_float_q8_K_avx512,
     },
+    .gemm_unpack = tq_gemm_unpack_avx512,
+    .gemm = tq_gemm_avx512,
+    .attn_f16 = tq_attn_f16_avx512,
 };
 
 /* XCR0 bits: which register state the OS saves on a context switch. */
@@ -138,6 +146,8 @@ static void inherit_ref(tq_kernels *k)
         if (!k->from_float[t])
             k->from_float[t] = ref_set.from_float[t];
     }
+    if (!k->attn_f16)
+        k->attn_f16 = ref_set.attn_f16;
 }
 #endif /* TQ_X86 */
 

@@ -9,12 +9,17 @@
  * flags). tq_kernels_best() picks, once, the widest set the CPU supports; a variant that
  * lacks a kernel inherits the reference one. Tests run every available set against the
  * reference on awkward sizes.
+ *
+ * Batches of activation rows may instead go through the GEMM path of kernels/gemm.h (weights
+ * decoded once per product into int8 panels, multiplied with register-tiled kernels).
  */
 #ifndef HEARTH_TENSOR_KERNELS_H
 #define HEARTH_TENSOR_KERNELS_H
 
 #include <stdint.h>
 
+#include "tensor/kernels/attn.h"
+#include "tensor/kernels/gemm.h"
 #include "tensor/types.h"
 
 /* *s = dot(x, y) over n values: x is a row of the weight type, y a row of its
@@ -27,6 +32,13 @@ typedef struct tq_kernels {
     const char *name;                              /* "ref", "avx2", "avx512" */
     tq_vec_dot_fn vec_dot[TQ_TYPE_COUNT];          /* indexed by weight type */
     tq_from_float_fn from_float[TQ_TYPE_COUNT];    /* indexed by activation type */
+    /* Matrix-matrix products for batches (kernels/gemm.h), for the weight types with
+     * tq_gemm_block_size > 0; NULL in a set without a GEMM kernel of its own (matmul then
+     * takes one vec_dot per output, which is faster than the plain-C GEMM). */
+    tq_gemm_unpack_fn gemm_unpack;
+    tq_gemm_fn gemm;
+    /* Attention of the query heads sharing one KV head over an F16 cache (kernels/attn.h). */
+    tq_attn_fn attn_f16;
 } tq_kernels;
 
 /* The activation type paired with a weight type, or -1 if there is no kernel for it. */

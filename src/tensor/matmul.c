@@ -13,6 +13,16 @@
  *     passes over it: the weights, the dominant traffic, are then read from memory once per
  *     product rather than once per batch row.
  *
+ * tq_matmul_multi runs the vec_dot path of several weight matrices over the same
+ * activations (q/k/v, gate/up) as one set of chunks: one conversion and one pool run
+ * instead of one per matrix, so generation threads meet fewer times per layer.
+ *
+ * Batches of at least GEMM_MIN_BATCH rows on a weight type with a GEMM kernel take the
+ * matrix-matrix path of kernels/gemm.h instead of phase 2: the activations are converted
+ * and packed into groups of 16 (one pool run, split by groups), then threads claim panels
+ * of TQ_GEMM_ROWS weight rows; each panel is decoded TQ_GEMM_KC values at a time into a
+ * buffer on the thread's stack (56 KiB) and multiplied with every activation row there.
+ *
  * Preconditions (checked by whoever maps the weights): cols is a multiple of the block size
  * of both the weight type and its vec_dot_type, and k has a vec_dot for the type. Nothing
  * is allocated here; `scratch` holds tq_matmul_scratch_size() bytes.
@@ -20,6 +30,7 @@
 #include "tensor/matmul.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 
 /* Below this many activation values, converting them is cheaper than waking the pool. */
 #define PARALLEL_CONVERT_MIN 65536
@@ -28,6 +39,8 @@
 #define BATCH_CHUNK_BYTES (64 * 1024)
 /* For one activation row, chunks per thread: enough to even out unequal thread speeds. */
 #define CHUNKS_PER_THREAD 8
+/* From this many activation rows on, the GEMM path beats one vec_dot per output. */
+#define GEMM_MIN_BATCH 8
 /* Chunks are whole cache lines of output (16 floats) so threads never share a line of y. */
 #define ROW_ALIGN 16
 
@@ -40,24 +53,68 @@ typedef struct convert_job {
     size_t block_bytes;
 } convert_job;
 
-typedef struct dot_job {
+/* One weight matrix of a dot job; its chunks are numbered from first_chunk on. */
+typedef struct dot_part {
     tq_vec_dot_fn dot;
     float *y;
     const char *W;
     size_t w_row;       /* bytes per weight row */
+    int rows, chunk_rows, first_chunk;
+} dot_part;
+
+typedef struct dot_job {
+    dot_part part[TQ_MATMUL_MAX_ITEMS];
+    int n_parts;
     const char *xa;     /* activations in vec_dot_type */
     size_t x_row;       /* bytes per activation row */
-    int rows, cols, batch;
-    int chunk_rows, n_chunks;
+    int cols, batch;
+    int n_chunks;
     atomic_int next;    /* next unclaimed chunk */
 } dot_job;
+
+typedef struct gemm_job {
+    const tq_kernels *k;
+    int type, vt, bs;
+    const float *x;
+    const char *W;
+    size_t w_row;
+    int rows, cols, batch;
+    char *xq;           /* activations in vec_dot_type */
+    size_t x_row;
+    uint8_t *act;       /* packed groups, group_stride bytes apart */
+    size_t group_stride;
+    float *y;
+    int n_groups, n_panels;
+    atomic_int next;    /* next unclaimed panel */
+} gemm_job;
+
+static bool use_gemm(const tq_kernels *k, int type, int batch)
+{
+    return batch >= GEMM_MIN_BATCH && k->gemm && tq_gemm_block_size(type) > 0;
+}
+
+/* The scratch of the GEMM path: the converted rows, then (64-byte aligned) the packed
+ * groups of packed_group_bytes each. */
+static size_t packed_offset(int vt, int cols, int batch)
+{
+    return ((size_t)batch * tq_row_size(vt, cols) + 63) & ~(size_t)63;
+}
+
+static size_t packed_group_bytes(int type, int cols)
+{
+    int bs = tq_gemm_block_size(type);
+    return (size_t)(cols / bs) * tq_gemm_record_size(bs);
+}
 
 size_t tq_matmul_scratch_size(int type, int cols, int batch)
 {
     int vt = tq_vec_dot_type(type);
     if (vt < 0 || vt == TQ_F32 || batch <= 0)
         return 0;
-    return (size_t)batch * tq_row_size(vt, cols);
+    if (!use_gemm(tq_kernels_ref(), type, batch))
+        return (size_t)batch * tq_row_size(vt, cols);
+    int groups = (batch + TQ_GEMM_COLS - 1) / TQ_GEMM_COLS;
+    return packed_offset(vt, cols, batch) + (size_t)groups * packed_group_bytes(type, cols);
 }
 
 static void convert_task(void *arg, int ith, int nth)
@@ -71,13 +128,17 @@ static void convert_task(void *arg, int ith, int nth)
 
 static void dot_chunk(const dot_job *j, int c)
 {
-    int r0 = c * j->chunk_rows;
-    int r1 = r0 + j->chunk_rows < j->rows ? r0 + j->chunk_rows : j->rows;
+    int i = 0;
+    while (i + 1 < j->n_parts && c >= j->part[i + 1].first_chunk)
+        i++;
+    const dot_part *p = &j->part[i];
+    int r0 = (c - p->first_chunk) * p->chunk_rows;
+    int r1 = r0 + p->chunk_rows < p->rows ? r0 + p->chunk_rows : p->rows;
     for (int b = 0; b < j->batch; b++) {
         const char *xb = j->xa + (size_t)b * j->x_row;
-        float *yb = j->y + (size_t)b * j->rows;
+        float *yb = p->y + (size_t)b * p->rows;
         for (int r = r0; r < r1; r++)
-            j->dot(j->cols, &yb[r], j->W + (size_t)r * j->w_row, xb);
+            p->dot(j->cols, &yb[r], p->W + (size_t)r * p->w_row, xb);
     }
 }
 
@@ -105,38 +166,137 @@ static int pick_chunk_rows(int rows, int batch, size_t w_row, int nth)
     return chunk > 0 ? chunk : 1;
 }
 
-void tq_matmul(tq_pool *pool, const tq_kernels *k, float *y, const void *W, int type,
-               int rows, int cols, const float *x, int batch, void *scratch)
+/* Convert and pack whole groups of activation rows; thread ith takes its share of groups. */
+static void gemm_prep_task(void *arg, int ith, int nth)
 {
-    if (rows <= 0 || batch <= 0)
-        return;
-    const int vt = tq_vec_dot_type(type);
-    const char *xa = (const char *)x;
-    size_t x_row = (size_t)cols * sizeof(float);
-    if (vt != TQ_F32) {
-        const tq_traits *at = tq_traits_of(vt);
-        convert_job cj = {
-            .from_float = k->from_float[vt], .x = x, .dst = scratch,
-            .n_blocks = (int64_t)batch * cols / at->blck, .blck = at->blck,
-            .block_bytes = at->type_size,
-        };
-        if ((int64_t)batch * cols >= PARALLEL_CONVERT_MIN)
-            tq_pool_run(pool, convert_task, &cj);
-        else
-            convert_task(&cj, 0, 1);
-        xa = scratch;
-        x_row = tq_row_size(vt, cols);
+    const gemm_job *j = arg;
+    int g0 = j->n_groups * ith / nth, g1 = j->n_groups * (ith + 1) / nth;
+    for (int g = g0; g < g1; g++) {
+        int c0 = g * TQ_GEMM_COLS;
+        for (int c = c0; c < c0 + TQ_GEMM_COLS && c < j->batch; c++)
+            j->k->from_float[j->vt](j->x + (size_t)c * j->cols, j->xq + (size_t)c * j->x_row,
+                                    j->cols);
+        tq_gemm_pack_group(j->vt, j->bs, j->xq, j->x_row, c0, j->batch, j->cols / j->bs,
+                           j->act + (size_t)g * j->group_stride);
     }
-    const int nth = tq_pool_size(pool);
-    dot_job j = {
-        .dot = k->vec_dot[type], .y = y, .W = W, .w_row = tq_row_size(type, cols),
-        .xa = xa, .x_row = x_row, .rows = rows, .cols = cols, .batch = batch,
+}
+
+static void gemm_panel(const gemm_job *j, int panel, tq_gemm_panel *p)
+{
+    const int r0 = panel * TQ_GEMM_ROWS;
+    const int nr = j->rows - r0 < TQ_GEMM_ROWS ? j->rows - r0 : TQ_GEMM_ROWS;
+    const size_t rec = tq_gemm_record_size(j->bs);
+    for (int k0 = 0; k0 < j->cols; k0 += TQ_GEMM_KC) {
+        int kc = j->cols - k0 < TQ_GEMM_KC ? j->cols - k0 : TQ_GEMM_KC;
+        int blk0 = k0 / j->bs;
+        j->k->gemm_unpack(j->type, j->W + (size_t)r0 * j->w_row, j->w_row, nr, blk0,
+                          kc / j->bs, p);
+        j->k->gemm(p, j->act + (size_t)blk0 * rec, j->group_stride, j->y + r0, j->rows, nr,
+                   j->batch, k0 > 0);
+    }
+}
+
+static void gemm_task(void *arg, int ith, int nth)
+{
+    gemm_job *j = arg;
+    _Alignas(64) int8_t q[TQ_GEMM_ROWS * TQ_GEMM_KC];
+    float d[TQ_GEMM_ROWS * TQ_GEMM_KC / 16], m[TQ_GEMM_ROWS * TQ_GEMM_KC / 16];
+    int32_t corr[TQ_GEMM_ROWS * TQ_GEMM_KC / 16];
+    tq_gemm_panel p = { .q = q, .d = d, .m = m, .corr = corr };
+    (void)nth;
+    for (int c = ith; c < j->n_panels; c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed))
+        gemm_panel(j, c, &p);
+}
+
+static void matmul_gemm(tq_pool *pool, const tq_kernels *k, float *y, const void *W, int type,
+                        int rows, int cols, const float *x, int batch, void *scratch)
+{
+    const int vt = tq_vec_dot_type(type);
+    gemm_job j = {
+        .k = k, .type = type, .vt = vt, .bs = tq_gemm_block_size(type), .x = x, .W = W,
+        .w_row = tq_row_size(type, cols), .rows = rows, .cols = cols, .batch = batch,
+        .xq = scratch, .x_row = tq_row_size(vt, cols),
+        .act = (uint8_t *)scratch + packed_offset(vt, cols, batch),
+        .group_stride = packed_group_bytes(type, cols), .y = y,
+        .n_groups = (batch + TQ_GEMM_COLS - 1) / TQ_GEMM_COLS,
+        .n_panels = (rows + TQ_GEMM_ROWS - 1) / TQ_GEMM_ROWS,
     };
-    j.chunk_rows = pick_chunk_rows(rows, batch, j.w_row, nth);
-    j.n_chunks = (rows + j.chunk_rows - 1) / j.chunk_rows;
+    tq_pool_run(pool, gemm_prep_task, &j);
+    atomic_init(&j.next, tq_pool_size(pool));
+    tq_pool_run(pool, gemm_task, &j);
+}
+
+/* Convert the activations to vec_dot_type vt (in scratch), unless the kernels read floats.
+ * Returns the converted rows and sets *x_row to their size. */
+static const char *convert(tq_pool *pool, const tq_kernels *k, int vt, int cols,
+                           const float *x, int batch, void *scratch, size_t *x_row)
+{
+    *x_row = (size_t)cols * sizeof(float);
+    if (vt == TQ_F32)
+        return (const char *)x;
+    const tq_traits *at = tq_traits_of(vt);
+    convert_job cj = {
+        .from_float = k->from_float[vt], .x = x, .dst = scratch,
+        .n_blocks = (int64_t)batch * cols / at->blck, .blck = at->blck,
+        .block_bytes = at->type_size,
+    };
+    if ((int64_t)batch * cols >= PARALLEL_CONVERT_MIN)
+        tq_pool_run(pool, convert_task, &cj);
+    else
+        convert_task(&cj, 0, 1);
+    *x_row = tq_row_size(vt, cols);
+    return scratch;
+}
+
+/* The vec_dot path for n items sharing x (and its vec_dot type): one pool run in all. */
+static void matmul_dot(tq_pool *pool, const tq_kernels *k, const tq_matmul_item *items, int n,
+                       int cols, const float *x, int batch, void *scratch)
+{
+    const int nth = tq_pool_size(pool);
+    dot_job j = { .n_parts = n, .cols = cols, .batch = batch };
+    j.xa = convert(pool, k, tq_vec_dot_type(items[0].type), cols, x, batch, scratch, &j.x_row);
+    for (int i = 0; i < n; i++) {
+        dot_part *p = &j.part[i];
+        *p = (dot_part){ .dot = k->vec_dot[items[i].type], .y = items[i].y, .W = items[i].W,
+                         .w_row = tq_row_size(items[i].type, cols), .rows = items[i].rows,
+                         .first_chunk = j.n_chunks };
+        p->chunk_rows = pick_chunk_rows(p->rows, batch, p->w_row, nth);
+        j.n_chunks += (p->rows + p->chunk_rows - 1) / p->chunk_rows;
+    }
     atomic_init(&j.next, nth);
     if (nth == 1 || j.n_chunks == 1)
         dot_task(&j, 0, 1);
     else
         tq_pool_run(pool, dot_task, &j);
+}
+
+void tq_matmul(tq_pool *pool, const tq_kernels *k, float *y, const void *W, int type,
+               int rows, int cols, const float *x, int batch, void *scratch)
+{
+    tq_matmul_item it = { .y = y, .W = W, .type = type, .rows = rows };
+    tq_matmul_multi(pool, k, &it, 1, cols, x, batch, scratch);
+}
+
+void tq_matmul_multi(tq_pool *pool, const tq_kernels *k, const tq_matmul_item *items, int n,
+                     int cols, const float *x, int batch, void *scratch)
+{
+    if (n <= 0 || batch <= 0)
+        return;
+    bool together = n <= TQ_MATMUL_MAX_ITEMS;
+    for (int i = 0; i < n && together; i++)
+        together = items[i].rows > 0 && !use_gemm(k, items[i].type, batch) &&
+                   tq_vec_dot_type(items[i].type) == tq_vec_dot_type(items[0].type);
+    if (together) {
+        matmul_dot(pool, k, items, n, cols, x, batch, scratch);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (items[i].rows <= 0)
+            continue;
+        if (use_gemm(k, items[i].type, batch))
+            matmul_gemm(pool, k, items[i].y, items[i].W, items[i].type, items[i].rows, cols, x,
+                        batch, scratch);
+        else
+            matmul_dot(pool, k, &items[i], 1, cols, x, batch, scratch);
+    }
 }

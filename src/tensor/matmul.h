@@ -19,4 +19,17 @@ size_t tq_matmul_scratch_size(int type, int cols, int batch);
 void tq_matmul(tq_pool *pool, const tq_kernels *k, float *y, const void *W, int type,
                int rows, int cols, const float *x, int batch, void *scratch);
 
+/* Several products of the same activations x (batch rows of cols): items[i].y = W_i . x.
+ * Weights whose types share a vec_dot_type are done in one pool run; scratch holds the
+ * largest tq_matmul_scratch_size of the items. At most TQ_MATMUL_MAX_ITEMS items are
+ * fused; more are done one after another. */
+#define TQ_MATMUL_MAX_ITEMS 4
+typedef struct tq_matmul_item {
+    float *y;
+    const void *W;
+    int type, rows;
+} tq_matmul_item;
+void tq_matmul_multi(tq_pool *pool, const tq_kernels *k, const tq_matmul_item *items, int n,
+                     int cols, const float *x, int batch, void *scratch);
+
 #endif

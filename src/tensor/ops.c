@@ -95,6 +95,34 @@ void tq_rope(float *x, int head_dim, int n_rot, int pos, float base, float freq_
     }
 }
 
+void tq_rope_cache(float *cs, int n_rot, int pos, float base, float freq_scale,
+                   const float *freq_factors)
+{
+    const float step = powf(base, -2.0f / (float)n_rot);
+    float theta = (float)pos;
+    for (int i = 0; i < n_rot / 2; i++) {
+        float t = theta;
+        if (freq_factors)
+            t /= freq_factors[i];
+        t *= freq_scale;
+        cs[2 * i] = cosf(t);
+        cs[2 * i + 1] = sinf(t);
+        theta *= step;
+    }
+}
+
+void tq_rope_apply(float *x, int n_rot, const float *cs, int neox)
+{
+    const int half = n_rot / 2, stride = neox ? half : 1;
+    for (int i = 0; i < half; i++) {
+        const float c = cs[2 * i], s = cs[2 * i + 1];
+        float *p = neox ? x + i : x + 2 * i;
+        const float a = p[0], b = p[stride];
+        p[0] = a * c - b * s;
+        p[stride] = a * s + b * c;
+    }
+}
+
 void tq_silu(float *out, const float *x, int n)
 {
     for (int i = 0; i < n; i++)

@@ -22,6 +22,12 @@ void tq_softmax(float *x, int n);
  * pair's frequency (Llama-3 rope_freqs). theta_i = pos * base^(-2i/n_rot) / factor_i. */
 void tq_rope(float *x, int head_dim, int n_rot, int pos, float base, float freq_scale,
              const float *freq_factors, int neox);
+/* tq_rope split in two, for the many heads of one token: tq_rope_cache fills cs with the
+ * n_rot/2 (cos, sin) pairs of position pos, tq_rope_apply rotates a head with them. The
+ * result is bit-identical to tq_rope; only the sines and cosines are computed once. */
+void tq_rope_cache(float *cs, int n_rot, int pos, float base, float freq_scale,
+                   const float *freq_factors);
+void tq_rope_apply(float *x, int n_rot, const float *cs, int neox);
 void tq_silu(float *out, const float *x, int n);
 void tq_gelu(float *out, const float *x, int n);           /* tanh approximation */
 void tq_gelu_erf(float *out, const float *x, int n);       /* exact, with erf */

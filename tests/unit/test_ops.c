@@ -287,3 +287,22 @@ TEST(ops_rope_relative_position)
         CHECK(fabs(dotd(a, b, D) - ref) > 1e-2 * scale);
     }
 }
+
+/* The cached form must give tq_rope's bits exactly (same angles, same rounding), for both
+ * pair layouts, partial rotation and Llama-3 frequency factors. */
+TEST(ops_rope_cache_matches_rope)
+{
+    float ff[32];
+    for (int i = 0; i < 32; i++)
+        ff[i] = 1.0f + (float)i / 7.0f;
+    for (int neox = 0; neox < 2; neox++)
+        for (int pos = 0; pos < 3000; pos += 977) {
+            float a[64], b[64], cs[64];
+            for (int i = 0; i < 64; i++)
+                a[i] = b[i] = sinf((float)(i * 13 + pos));
+            tq_rope(a, 64, 48, pos, 500000.0f, 0.5f, ff, neox);
+            tq_rope_cache(cs, 48, pos, 500000.0f, 0.5f, ff);
+            tq_rope_apply(b, 48, cs, neox);
+            CHECK(memcmp(a, b, sizeof a) == 0);
+        }
+}

@@ -53,6 +53,7 @@ TQ_DOT_FN(tq_vec_dot_q5_0_q8_0_avx512);
 TQ_DOT_FN(tq_vec_dot_q5_1_q8_0_avx512);
 TQ_DOT_FN(tq_vec_dot_q8_0_q8_0_avx512);
 TQ_FROM_FLOAT_FN(tq_from_float_q8_0_avx512);
+TQ_FROM_FLOAT_FN(tq_from_float_q8_K_avx512);
 
 /* ---- K-quants × Q8_K (kquant_ref.c, kquant_avx2.c, kquant_avx512.c) -------------------- */
 /* Q8_K rows must carry correct bsums: the min terms (Q2_K, Q4_K, Q5_K) and, in the SIMD

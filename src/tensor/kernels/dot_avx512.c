@@ -326,4 +326,42 @@ void tq_from_float_q8_0_avx512(const float *x, void *vy, int64_t n)
     }
 }
 
+/* Q8_K, bit-exact with quant.c: the scale comes from the signed value of largest magnitude
+ * (the first one, on ties), iscale = -127 / max, q = round-to-even(iscale * x) capped at 127,
+ * d = 1 / iscale; each 16 quants (one register) give one bsum. K-quant products quantize
+ * every activation row this way, so it sits on both the prompt and the generation path. */
+void tq_from_float_q8_K_avx512(const float *x, void *vy, int64_t n)
+{
+    block_q8_K *y = vy;
+    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+        __m512 v[QK_K / 16], am = _mm512_setzero_ps();
+        for (int j = 0; j < QK_K / 16; j++) {
+            v[j] = _mm512_loadu_ps(x + 16 * j);
+            am = _mm512_max_ps(am, _mm512_abs_ps(v[j]));
+        }
+        const float amax = _mm512_reduce_max_ps(am);
+        float max = 0.0f;
+        for (int j = 0; j < QK_K / 16 && amax != 0.0f; j++) {
+            __mmask16 eq = _mm512_cmp_ps_mask(_mm512_abs_ps(v[j]), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+            if (eq) {
+                max = x[16 * j + __builtin_ctz(eq)];
+                break;
+            }
+        }
+        memset(&y[b], 0, sizeof y[b]);
+        if (max == 0.0f)
+            continue;
+        const float iscale = -127.0f / max;
+        const __m512 is = _mm512_set1_ps(iscale);
+        for (int j = 0; j < QK_K / 16; j++) {
+            __m512i q = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v[j], is),
+                                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            q = _mm512_min_epi32(q, _mm512_set1_epi32(127));
+            _mm_storeu_si128((__m128i *)(y[b].qs + 16 * j), _mm512_cvtepi32_epi8(q));
+            y[b].bsums[j] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        y[b].d = 1.0f / iscale;
+    }
+}
+
 #endif /* AVX-512 F, BW, VL, DQ, VNNI */

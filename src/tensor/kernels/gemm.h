@@ -1,0 +1,77 @@
+/*
+ * gemm.h — matrix-matrix products for prompt batches: the data layouts shared by
+ * matmul.c, the kernels (gemm_ref.c, gemm_avx512.c) and their tests.
+ *
+ * Why a second path next to vec_dot: a batch of B activation rows against a weight matrix
+ * costs B dot products per weight row, and vec_dot re-decodes the weight block, re-converts
+ * its scale and reduces a vector to one float for every one of them. The GEMM path decodes
+ * each weight once per product into a small panel of plain int8 values with one float scale
+ * per block, and keeps 4 weight rows x 32 activation rows of accumulators in registers, so
+ * the inner loop is nothing but integer multiply-adds (AVX-512 VNNI vpdpbusd).
+ *
+ * Arithmetic (exact within a block, float across blocks, as in vec_dot): a block holds bs
+ * (16 or 32) values of one weight row: signed int8 quants q, a float scale d and, for the
+ * types with a minimum, a float m. The activations of a block are the int8 quants a of the
+ * vec_dot type with scale da and sum sa = da * sum(a). Then
+ *     y += ((float)isum * da) * d  +  m * sa,      isum = sum(q * a)  (exact integer)
+ * vpdpbusd multiplies unsigned by signed bytes, so the activations are stored as a + 128
+ * and each weight block carries corr = -128 * sum(q), with which isum starts.
+ *
+ * Activation layout ("packed"): columns (activation rows) in groups of 16; per group and
+ * block a record of 16 * bs bytes of quants, a dword (4 consecutive values) per column at a
+ * time: byte [4 * (16 * g + c) + i] = a[c][4 * g + i] + 128, then float da[16], float sa[16].
+ * Columns past the batch are zero (a = 0, da = sa = 0) and contribute nothing.
+ *
+ * Weight panel: TQ_GEMM_ROWS consecutive weight rows decoded over nblk blocks, row-major;
+ * rows past the matrix are zero.
+ */
+#ifndef HEARTH_TENSOR_KERNELS_GEMM_H
+#define HEARTH_TENSOR_KERNELS_GEMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TQ_GEMM_ROWS 16   /* weight rows per panel (a multiple of 4) */
+#define TQ_GEMM_COLS 16   /* activation rows per packed group */
+#define TQ_GEMM_KC 2048   /* values per panel: a multiple of 256, so K-quant blocks never straddle */
+
+typedef struct tq_gemm_panel {
+    int bs, nblk;        /* block size (16 or 32) and blocks per row */
+    bool has_min;        /* m is used */
+    int8_t *q;           /* [TQ_GEMM_ROWS][nblk * bs] */
+    float *d, *m;        /* [TQ_GEMM_ROWS][nblk] */
+    int32_t *corr;       /* [TQ_GEMM_ROWS][nblk] = -128 * sum of the block's q */
+} tq_gemm_panel;
+
+/* Block size of the GEMM path for a weight type, 0 when the type has none. */
+int tq_gemm_block_size(int type);
+/* Bytes of one packed record (one group of 16 columns, one block). */
+size_t tq_gemm_record_size(int bs);
+
+/* Pack columns c0 .. c0+15 (those below n are real) of activation rows already converted
+ * to the vec_dot type vt (rows of x_row bytes) for blocks 0 .. nblk-1, into dst (nblk
+ * records). */
+void tq_gemm_pack_group(int vt, int bs, const void *xq, size_t x_row, int c0, int n, int nblk,
+                        uint8_t *dst);
+
+/* Decode weight rows 0 .. rows-1 (rows <= TQ_GEMM_ROWS; w_row bytes apart) over blocks
+ * blk0 .. blk0+nblk-1 into p (p->q, d, m, corr point to buffers of the sizes above). */
+typedef void (*tq_gemm_unpack_fn)(int type, const void *W, size_t w_row, int rows, int blk0,
+                                  int nblk, tq_gemm_panel *p);
+/* y[c * ldy + r] (+)= the product of panel row r with column c, for r < rows, c < cols.
+ * act: the packed records of group 0 at the panel's first block; group_stride: bytes from
+ * one group's records to the next. accumulate: add to y instead of storing. */
+typedef void (*tq_gemm_fn)(const tq_gemm_panel *p, const uint8_t *act, size_t group_stride,
+                           float *y, int ldy, int rows, int cols, bool accumulate);
+
+void tq_gemm_unpack_ref(int type, const void *W, size_t w_row, int rows, int blk0, int nblk,
+                        tq_gemm_panel *p);
+void tq_gemm_ref(const tq_gemm_panel *p, const uint8_t *act, size_t group_stride, float *y,
+                 int ldy, int rows, int cols, bool accumulate);
+void tq_gemm_unpack_avx512(int type, const void *W, size_t w_row, int rows, int blk0, int nblk,
+                           tq_gemm_panel *p);
+void tq_gemm_avx512(const tq_gemm_panel *p, const uint8_t *act, size_t group_stride, float *y,
+                    int ldy, int rows, int cols, bool accumulate);
+
+#endif

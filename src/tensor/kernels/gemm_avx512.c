@@ -1,0 +1,288 @@
+/*
+ * gemm_avx512.c — the AVX-512 VNNI GEMM micro-kernel and panel decoder (layouts in gemm.h).
+ *
+ * A tile is 4 weight rows x 32 columns (two packed groups of 16). Per block, each row keeps
+ * two int32 accumulators (one per group, 16 columns each, starting from the row's corr);
+ * for every 4 values of the block, one load of each group's packed activations (16 columns
+ * x 4 bytes) is reused by the 4 rows, whose 4 weight bytes come as a broadcast dword:
+ * 8 vpdpbusd per 2 vector loads. At the block's end the integer sums become float and are
+ * scaled into 8 float accumulators that stay in registers for the whole row of blocks
+ * (21 of the 32 vector registers in use; the loops over rows, groups and dwords are fully
+ * unrolled so the accumulators can live in registers). The float steps follow
+ * tq_gemm_ref's order, so results are bit-identical to it.
+ *
+ * The panel decoder has explicit SIMD code for the common types and falls back to
+ * gemm_unpack.h's loops for the rest.
+ */
+#include "tensor/kernels/gemm.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
+    defined(__AVX512DQ__) && defined(__AVX512VNNI__)
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "tensor/kernels/gemm_unpack.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* ---- Panel decoding ------------------------------------------------------------------------
+ * The most common types (Q4_0, Q8_0, Q4_K, Q6_K) are decoded with explicit 256-bit code, the
+ * others by gemm_unpack.h's loops; the block sums for corr are taken with vpsadbw. A panel is
+ * decoded once per product, but a scalar decoder still cost 10-20 % of a 512-token prompt. */
+
+INLINE __m256i lo_nibbles(__m256i v)
+{
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
+}
+
+INLINE __m256i hi_nibbles(__m256i v)
+{
+    return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0f));
+}
+
+static void row_q4_0(const uint8_t *row, int blk0, int nblk, int8_t *q, float *d)
+{
+    const block_q4_0 *x = (const block_q4_0 *)row + blk0;
+    for (int b = 0; b < nblk; b++, q += 32) {
+        __m128i v = _mm_loadu_si128((const __m128i *)x[b].qs);
+        __m128i m = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+        _mm_storeu_si128((__m128i *)q, _mm_sub_epi8(_mm_and_si128(v, m), eight));
+        _mm_storeu_si128((__m128i *)(q + 16),
+                         _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m), eight));
+        d[b] = _cvtsh_ss(x[b].d);
+    }
+}
+
+static void row_q8_0(const uint8_t *row, int blk0, int nblk, int8_t *q, float *d)
+{
+    const block_q8_0 *x = (const block_q8_0 *)row + blk0;
+    for (int b = 0; b < nblk; b++, q += 32) {
+        _mm256_storeu_si256((__m256i *)q, _mm256_loadu_si256((const __m256i *)x[b].qs));
+        d[b] = _cvtsh_ss(x[b].d);
+    }
+}
+
+static void row_q4_K(const uint8_t *row, int blk0, int nblk, int8_t *q, float *d, float *m)
+{
+    const block_q4_K *x = (const block_q4_K *)row + blk0 / 8;
+    for (int b = 0; b < nblk; b += 8, x++) {
+        for (int j = 0; j < 4; j++, q += 64) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
+            _mm256_storeu_si256((__m256i *)q, lo_nibbles(v));
+            _mm256_storeu_si256((__m256i *)(q + 32), hi_nibbles(v));
+        }
+        uint32_t w[4];
+        uint8_t sm[16];
+        kq_unpack_scales_q4k(x->scales, w);
+        memcpy(sm, w, sizeof sm);
+        const float dd = _cvtsh_ss(x->d), dmin = _cvtsh_ss(x->dmin);
+        for (int s = 0; s < 8; s++) {
+            d[b + s] = dd * (float)sm[s];
+            m[b + s] = -dmin * (float)sm[8 + s];
+        }
+    }
+}
+
+/* Bits 4-5 of each output byte: the two-bit pair of qh that belongs to it, moved into place. */
+INLINE void store_q6(int8_t *q, __m256i nib, __m256i hi2)
+{
+    __m256i v = _mm256_or_si256(nib, _mm256_and_si256(hi2, _mm256_set1_epi8(0x30)));
+    _mm256_storeu_si256((__m256i *)q, _mm256_sub_epi8(v, _mm256_set1_epi8(32)));
+}
+
+static void row_q6_K(const uint8_t *row, int blk0, int nblk, int8_t *q, float *d)
+{
+    const block_q6_K *x = (const block_q6_K *)row + blk0 / 16;
+    for (int b = 0; b < nblk; b += 16, x++) {
+        for (int h = 0; h < 2; h++, q += 128) {
+            __m256i a = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+            __m256i c = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+            __m256i hb = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+            store_q6(q, lo_nibbles(a), _mm256_slli_epi16(hb, 4));
+            store_q6(q + 32, lo_nibbles(c), _mm256_slli_epi16(hb, 2));
+            store_q6(q + 64, hi_nibbles(a), hb);
+            store_q6(q + 96, hi_nibbles(c), _mm256_srli_epi16(hb, 2));
+        }
+        const float dd = _cvtsh_ss(x->d);
+        for (int s = 0; s < 16; s++)
+            d[b + s] = dd * (float)x->scales[s];
+    }
+}
+
+/* corr = -128 * sum(q) per block: vpsadbw sums q + 128 (q xor 0x80) eight bytes at a time. */
+static void block_corr(const int8_t *q, int bs, int nblk, int32_t *corr)
+{
+    for (int b = 0; b < nblk; b++, q += bs) {
+        int64_t s;
+        if (bs == 32) {
+            __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q),
+                                         _mm256_set1_epi8((char)0x80));
+            __m256i t = _mm256_sad_epu8(v, _mm256_setzero_si256());
+            __m128i u = _mm_add_epi64(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+            s = _mm_cvtsi128_si64(u) + _mm_extract_epi64(u, 1);
+        } else {
+            __m128i v = _mm_xor_si128(_mm_loadu_si128((const __m128i *)q),
+                                      _mm_set1_epi8((char)0x80));
+            __m128i t = _mm_sad_epu8(v, _mm_setzero_si128());
+            s = _mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1);
+        }
+        corr[b] = -128 * (int32_t)(s - 128 * bs);
+    }
+}
+
+void tq_gemm_unpack_avx512(int type, const void *W, size_t w_row, int rows, int blk0, int nblk,
+                           tq_gemm_panel *p)
+{
+    if (type != TQ_Q4_0 && type != TQ_Q8_0 && type != TQ_Q4_K && type != TQ_Q6_K) {
+        gemm_unpack_rows(type, W, w_row, rows, blk0, nblk, p);
+        return;
+    }
+    const int bs = tq_gemm_block_size(type), ld = nblk * bs;
+    p->bs = bs;
+    p->nblk = nblk;
+    p->has_min = type == TQ_Q4_K;
+    for (int r = 0; r < TQ_GEMM_ROWS; r++) {
+        int8_t *q = p->q + (size_t)r * ld;
+        float *d = p->d + (size_t)r * nblk, *m = p->m + (size_t)r * nblk;
+        int32_t *corr = p->corr + (size_t)r * nblk;
+        if (r >= rows) {
+            memset(q, 0, (size_t)ld);
+            for (int b = 0; b < nblk; b++)
+                d[b] = m[b] = 0.0f, corr[b] = 0;
+            continue;
+        }
+        const uint8_t *row = (const uint8_t *)W + (size_t)r * w_row;
+        switch (type) {
+        case TQ_Q4_0: row_q4_0(row, blk0, nblk, q, d); break;
+        case TQ_Q8_0: row_q8_0(row, blk0, nblk, q, d); break;
+        case TQ_Q4_K: row_q4_K(row, blk0, nblk, q, d, m); break;
+        default: row_q6_K(row, blk0, nblk, q, d); break;
+        }
+        block_corr(q, bs, nblk, corr);
+    }
+}
+
+INLINE __m512i bcast_dword(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* acc[r][h] += the products of panel rows r0..r0+3 with groups a[h] (ng of them). */
+INLINE void tile(const tq_gemm_panel *p, int r0, const uint8_t *a0, const uint8_t *a1,
+                 const int bs, const int ng, const bool has_min, __m512 acc[4][2])
+{
+    const int nblk = p->nblk, ld = nblk * bs;
+    const size_t rec = tq_gemm_record_size(bs);
+    const int8_t *q = p->q + (size_t)r0 * ld;
+    const float *d = p->d + (size_t)r0 * nblk, *m = p->m + (size_t)r0 * nblk;
+    const int32_t *corr = p->corr + (size_t)r0 * nblk;
+    for (int b = 0; b < nblk; b++) {
+        const uint8_t *ra[2] = { a0 + (size_t)b * rec, ng > 1 ? a1 + (size_t)b * rec : NULL };
+        __m512i s[4][2];
+        #pragma GCC unroll 8
+        for (int r = 0; r < 4; r++)
+            #pragma GCC unroll 8
+            for (int h = 0; h < ng; h++)
+                s[r][h] = _mm512_set1_epi32(corr[r * nblk + b]);
+        const int8_t *qb = q + (size_t)b * bs;
+        #pragma GCC unroll 8
+        for (int g = 0; g < bs / 4; g++) {
+            __m512i av[2];
+            #pragma GCC unroll 8
+            for (int h = 0; h < ng; h++)
+                av[h] = _mm512_loadu_si512(ra[h] + 64 * g);
+            #pragma GCC unroll 8
+            for (int r = 0; r < 4; r++) {
+                __m512i w = bcast_dword(qb + (size_t)r * ld + 4 * g);
+                #pragma GCC unroll 8
+                for (int h = 0; h < ng; h++)
+                    s[r][h] = _mm512_dpbusd_epi32(s[r][h], av[h], w);
+            }
+        }
+        #pragma GCC unroll 8
+        for (int h = 0; h < ng; h++) {
+            const float *da = (const float *)(ra[h] + TQ_GEMM_COLS * bs);
+            __m512 dav = _mm512_loadu_ps(da);
+            #pragma GCC unroll 8
+            for (int r = 0; r < 4; r++) {
+                __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(s[r][h]), dav);
+                acc[r][h] = _mm512_fmadd_ps(v, _mm512_set1_ps(d[r * nblk + b]), acc[r][h]);
+            }
+            if (has_min) {
+                __m512 sav = _mm512_loadu_ps(da + TQ_GEMM_COLS);
+                #pragma GCC unroll 8
+                for (int r = 0; r < 4; r++)
+                    acc[r][h] = _mm512_fmadd_ps(_mm512_set1_ps(m[r * nblk + b]), sav, acc[r][h]);
+            }
+        }
+    }
+}
+
+/* Columns are the lanes, rows the registers: the tile is turned around in t (cols x panel
+ * rows, in L1) so that each output row then gets its panel rows as one contiguous run:
+ * writing lane by lane straight into y touched a different cache line per value, which
+ * cost a fifth of the product. */
+INLINE void tile_to_t(__m512 acc[4][2], int ng, int r0, float t[2 * TQ_GEMM_COLS][TQ_GEMM_ROWS])
+{
+    float l[TQ_GEMM_COLS];
+    for (int r = 0; r < 4; r++)
+        for (int h = 0; h < ng; h++) {
+            _mm512_storeu_ps(l, acc[r][h]);
+            for (int c = 0; c < TQ_GEMM_COLS; c++)
+                t[16 * h + c][r0 + r] = l[c];
+        }
+}
+
+_Static_assert(TQ_GEMM_ROWS == 16, "store_t writes a panel column as one register");
+
+INLINE void store_t(float t[2 * TQ_GEMM_COLS][TQ_GEMM_ROWS], float *y, int ldy, int rows,
+                    int c0, int cols, bool accumulate)
+{
+    const __mmask16 m = (__mmask16)((1u << rows) - 1);
+    for (int c = 0; c < 2 * TQ_GEMM_COLS && c0 + c < cols; c++) {
+        float *out = y + (size_t)(c0 + c) * ldy;
+        __m512 v = _mm512_loadu_ps(t[c]);
+        if (accumulate)
+            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, out));
+        _mm512_mask_storeu_ps(out, m, v);
+    }
+}
+
+INLINE void gemm_bs(const tq_gemm_panel *p, const uint8_t *act, size_t group_stride, float *y,
+                    int ldy, int rows, int cols, bool accumulate, const int bs,
+                    const bool has_min)
+{
+    const int ngroups = (cols + TQ_GEMM_COLS - 1) / TQ_GEMM_COLS;
+    float t[2 * TQ_GEMM_COLS][TQ_GEMM_ROWS];
+    for (int G = 0; G < ngroups; G += 2) {
+        const uint8_t *a0 = act + (size_t)G * group_stride, *a1 = a0 + group_stride;
+        const int ng = G + 1 < ngroups ? 2 : 1;
+        for (int r0 = 0; r0 < rows; r0 += 4) {
+            __m512 acc[4][2];
+            for (int r = 0; r < 4; r++)
+                acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+            if (ng == 2)
+                tile(p, r0, a0, a1, bs, 2, has_min, acc);
+            else
+                tile(p, r0, a0, NULL, bs, 1, has_min, acc);
+            tile_to_t(acc, ng, r0, t);
+        }
+        store_t(t, y, ldy, rows, G * TQ_GEMM_COLS, cols, accumulate);
+    }
+}
+
+void tq_gemm_avx512(const tq_gemm_panel *p, const uint8_t *act, size_t group_stride, float *y,
+                    int ldy, int rows, int cols, bool accumulate)
+{
+    if (p->bs == 16)
+        gemm_bs(p, act, group_stride, y, ldy, rows, cols, accumulate, 16, false);
+    else if (p->has_min)
+        gemm_bs(p, act, group_stride, y, ldy, rows, cols, accumulate, 32, true);
+    else
+        gemm_bs(p, act, group_stride, y, ldy, rows, cols, accumulate, 32, false);
+}
+
+#endif /* AVX-512 F, BW, VL, DQ, VNNI */

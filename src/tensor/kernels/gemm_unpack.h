@@ -1,0 +1,182 @@
+/*
+ * gemm_unpack.h — decoding weight rows into a GEMM panel (see gemm.h), shared by
+ * gemm_ref.c and gemm_avx512.c (private to those two files).
+ *
+ * The decoders are plain C written as short fixed-count loops over bytes, included by each
+ * kernel file so that the compiler vectorizes them with that file's instruction set: a
+ * panel is decoded once per product and then used by every activation row of the batch,
+ * but with a 512-row prompt a scalar decoder would still cost a third of the product.
+ *
+ * Per type, one weight row over blocks blk0 .. blk0+nblk-1 becomes signed int8 quants q,
+ * a float scale d and (types with a minimum) a float m per block of bs values, such that
+ * value = d * q + m. Bit layouts as in dot_ref.c and kquant_ref.c. The K-quants decode
+ * whole super-blocks (blk0 and nblk are multiples of QK_K / bs, which TQ_GEMM_KC ensures).
+ */
+#ifndef HEARTH_TENSOR_KERNELS_GEMM_UNPACK_H
+#define HEARTH_TENSOR_KERNELS_GEMM_UNPACK_H
+
+#include <string.h>
+
+#include "tensor/kernels/gemm.h"
+#include "tensor/kernels/kquant.h"
+#include "tensor/types.h"
+
+static inline void gu_nibbles(const uint8_t *qs, int8_t *q, int off)
+{
+    for (int j = 0; j < 16; j++) {
+        q[j] = (int8_t)((qs[j] & 0x0f) - off);
+        q[j + 16] = (int8_t)((qs[j] >> 4) - off);
+    }
+}
+
+/* Q5_0/Q5_1: the fifth bit of value j is bit j of the little-endian 32-bit qh. */
+static inline void gu_nibbles5(const uint8_t *qs, const uint8_t *qh, int8_t *q, int off)
+{
+    uint32_t h = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 |
+                 (uint32_t)qh[3] << 24;
+    for (int j = 0; j < 16; j++) {
+        q[j] = (int8_t)(((qs[j] & 0x0f) | ((h >> j) & 1) << 4) - off);
+        q[j + 16] = (int8_t)(((qs[j] >> 4) | ((h >> (j + 16)) & 1) << 4) - off);
+    }
+}
+
+static void gu_row_legacy(int type, const uint8_t *row, int blk0, int nblk, int8_t *q,
+                          float *d, float *m)
+{
+    for (int b = 0; b < nblk; b++, q += 32) {
+        int i = blk0 + b;
+        switch (type) {
+        case TQ_Q4_0: {
+            const block_q4_0 *x = (const block_q4_0 *)row + i;
+            gu_nibbles(x->qs, q, 8);
+            d[b] = tq_f16_to_f32(x->d);
+            break;
+        }
+        case TQ_Q4_1: {
+            const block_q4_1 *x = (const block_q4_1 *)row + i;
+            gu_nibbles(x->qs, q, 0);
+            d[b] = tq_f16_to_f32(x->d);
+            m[b] = tq_f16_to_f32(x->m);
+            break;
+        }
+        case TQ_Q5_0: {
+            const block_q5_0 *x = (const block_q5_0 *)row + i;
+            gu_nibbles5(x->qs, x->qh, q, 16);
+            d[b] = tq_f16_to_f32(x->d);
+            break;
+        }
+        case TQ_Q5_1: {
+            const block_q5_1 *x = (const block_q5_1 *)row + i;
+            gu_nibbles5(x->qs, x->qh, q, 0);
+            d[b] = tq_f16_to_f32(x->d);
+            m[b] = tq_f16_to_f32(x->m);
+            break;
+        }
+        default: { /* TQ_Q8_0 */
+            const block_q8_0 *x = (const block_q8_0 *)row + i;
+            memcpy(q, x->qs, 32);
+            d[b] = tq_f16_to_f32(x->d);
+            break;
+        }
+        }
+    }
+}
+
+/* Q4_K / Q5_K super-block (qh NULL for Q4_K): eight blocks of 32, value = d*sc*q - dmin*mn. */
+static void gu_superblock_q45k(const uint8_t *packed, const uint8_t *qs, const uint8_t *qh,
+                               tq_f16 dh, tq_f16 dminh, int8_t *q, float *d, float *m)
+{
+    uint32_t w[4];
+    uint8_t sm[16];
+    kq_unpack_scales_q4k(packed, w);
+    memcpy(sm, w, sizeof sm);
+    const float dd = tq_f16_to_f32(dh), dmin = tq_f16_to_f32(dminh);
+    for (int j = 0; j < 4; j++) {
+        const uint8_t *s = qs + 32 * j;
+        int8_t *lo = q + 64 * j, *hi = lo + 32;
+        for (int l = 0; l < 32; l++) {
+            lo[l] = (int8_t)(s[l] & 0x0f);
+            hi[l] = (int8_t)(s[l] >> 4);
+        }
+        if (qh)
+            for (int l = 0; l < 32; l++) {
+                lo[l] = (int8_t)(lo[l] | ((qh[l] >> (2 * j)) & 1) << 4);
+                hi[l] = (int8_t)(hi[l] | ((qh[l] >> (2 * j + 1)) & 1) << 4);
+            }
+    }
+    for (int s = 0; s < 8; s++) {
+        d[s] = dd * (float)sm[s];
+        m[s] = -dmin * (float)sm[8 + s];
+    }
+}
+
+/* Q6_K super-block: sixteen blocks of 16, value = d * scale * (q - 32). */
+static void gu_superblock_q6k(const block_q6_K *x, int8_t *q, float *d)
+{
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = x->ql + 64 * h, *qh = x->qh + 32 * h;
+        int8_t *o = q + 128 * h;
+        for (int l = 0; l < 32; l++) {
+            o[l] = (int8_t)(((ql[l] & 0x0f) | (qh[l] & 3) << 4) - 32);
+            o[l + 32] = (int8_t)(((ql[l + 32] & 0x0f) | ((qh[l] >> 2) & 3) << 4) - 32);
+            o[l + 64] = (int8_t)(((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32);
+            o[l + 96] = (int8_t)(((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32);
+        }
+    }
+    const float dd = tq_f16_to_f32(x->d);
+    for (int s = 0; s < 16; s++)
+        d[s] = dd * (float)x->scales[s];
+}
+
+static void gu_row_kquant(int type, const uint8_t *row, int blk0, int nblk, int8_t *q,
+                          float *d, float *m)
+{
+    const int per_sb = type == TQ_Q6_K ? 16 : 8, bs = QK_K / per_sb;
+    for (int b = 0; b < nblk; b += per_sb) {
+        int i = (blk0 + b) / per_sb;
+        int8_t *qb = q + (size_t)b * bs;
+        if (type == TQ_Q4_K) {
+            const block_q4_K *x = (const block_q4_K *)row + i;
+            gu_superblock_q45k(x->scales, x->qs, NULL, x->d, x->dmin, qb, d + b, m + b);
+        } else if (type == TQ_Q5_K) {
+            const block_q5_K *x = (const block_q5_K *)row + i;
+            gu_superblock_q45k(x->scales, x->qs, x->qh, x->d, x->dmin, qb, d + b, m + b);
+        } else {
+            gu_superblock_q6k((const block_q6_K *)row + i, qb, d + b);
+        }
+    }
+}
+
+/* Rows past `rows` are zeroed, so the kernels can always work on whole 4-row tiles. */
+static inline void gemm_unpack_rows(int type, const void *W, size_t w_row, int rows, int blk0,
+                                    int nblk, tq_gemm_panel *p)
+{
+    const int bs = tq_gemm_block_size(type), ld = nblk * bs;
+    p->bs = bs;
+    p->nblk = nblk;
+    p->has_min = type == TQ_Q4_1 || type == TQ_Q5_1 || type == TQ_Q4_K || type == TQ_Q5_K;
+    for (int r = 0; r < TQ_GEMM_ROWS; r++) {
+        int8_t *q = p->q + (size_t)r * ld;
+        float *d = p->d + (size_t)r * nblk, *m = p->m + (size_t)r * nblk;
+        int32_t *corr = p->corr + (size_t)r * nblk;
+        if (r >= rows) {
+            memset(q, 0, (size_t)ld);
+            for (int b = 0; b < nblk; b++)
+                d[b] = m[b] = 0.0f, corr[b] = 0;
+            continue;
+        }
+        const uint8_t *row = (const uint8_t *)W + (size_t)r * w_row;
+        if (type == TQ_Q4_K || type == TQ_Q5_K || type == TQ_Q6_K)
+            gu_row_kquant(type, row, blk0, nblk, q, d, m);
+        else
+            gu_row_legacy(type, row, blk0, nblk, q, d, m);
+        for (int b = 0; b < nblk; b++) {
+            int s = 0;
+            for (int k = 0; k < bs; k++)
+                s += q[b * bs + k];
+            corr[b] = -128 * s;
+        }
+    }
+}
+
+#endif
