@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "base/mem.h"
+#include "generate/stopper.h"
 
 enum job_state { JOB_QUEUED, JOB_PREFILL, JOB_GEN };
 
@@ -47,7 +48,7 @@ struct bat_job {
     grm_matcher *gm;          /* with a grammar */
     tok_stream ts;
     tok_str text;             /* scratch for one token's text */
-    tok_str pending;          /* text held back for a possible stop string */
+    gen_stopper stopper;      /* text held back for a possible stop string */
     gen_stats stats;
     double t_start, t_gen;
 };
@@ -107,7 +108,7 @@ static void job_free(bat_job *j)
     smp_free(j->smp);
     grm_matcher_free(j->gm);
     tok_str_free(&j->text);
-    tok_str_free(&j->pending);
+    gen_stopper_free(&j->stopper);
     mem_free(j);
 }
 
@@ -177,6 +178,7 @@ static hearth_status job_new(bat_sched *s, const bat_request *r, bat_job **out,
             ok = (j->stop[i] = mem_strdup(r->params.stop[i])) != NULL;
         j->p.stop = (const char *const *)j->stop;
     }
+    gen_stopper_init(&j->stopper, j->p.stop, ok ? j->p.n_stop : 0);
     int nb = j->p.sampling.n_logit_bias;
     if (ok && nb > 0) {
         j->bias = mem_realloc_array(NULL, (size_t)nb, sizeof *j->bias);
@@ -252,78 +254,6 @@ bat_load bat_get_load(bat_sched *s)
 
 /* ---- the per-token logic (as in gen_run) --------------------------------------------- */
 
-/* Append len bytes to a growable string. */
-static bool str_append(tok_str *b, const char *text, size_t len)
-{
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = (b->n + len + 1) * 2;
-        char *ns = mem_realloc(b->s, cap);
-        if (!ns)
-            return false;
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, text, len);
-    b->n += len;
-    b->s[b->n] = '\0';
-    return true;
-}
-
-/* After appending to pending: *hit when a stop string is complete; *emit_len bytes are
- * safe to show (up to the stop string, or up to the earliest suffix that could grow into
- * one). */
-static void stop_scan(const bat_job *j, size_t *emit_len, bool *hit)
-{
-    const tok_str *b = &j->pending;
-    size_t hit_at = b->n, keep_from = b->n;
-    for (int i = 0; i < j->p.n_stop; i++) {
-        const char *stop = j->p.stop[i];
-        size_t sl = strlen(stop);
-        if (sl == 0)
-            continue;
-        const char *at = b->n ? memmem(b->s, b->n, stop, sl) : NULL;
-        if (at) {
-            if ((size_t)(at - b->s) < hit_at)
-                hit_at = (size_t)(at - b->s);
-            continue;
-        }
-        for (size_t k = sl - 1 < b->n ? sl - 1 : b->n; k > 0; k--)
-            if (memcmp(b->s + b->n - k, stop, k) == 0) {
-                if (b->n - k < keep_from)
-                    keep_from = b->n - k;
-                break;
-            }
-    }
-    *hit = hit_at < b->n;
-    *emit_len = *hit ? hit_at : keep_from;
-}
-
-static void consume(bat_job *j, size_t n)
-{
-    memmove(j->pending.s, j->pending.s + n, j->pending.n - n);
-    j->pending.n -= n;
-}
-
-/* The chosen token's log-probability and the n most likely ones. */
-static void fill_probs(bat_sched *s, const float *logits, gen_token *t, int n)
-{
-    smp_log_softmax(logits, s->work, s->n_vocab);
-    t->logprob = s->work[t->id];
-    t->n_top = 0;
-    for (int k = 0; k < n; k++) {
-        int best = -1;
-        for (int i = 0; i < s->n_vocab; i++) {
-            bool taken = false;
-            for (int q = 0; q < t->n_top && !taken; q++)
-                taken = t->top_id[q] == i;
-            if (!taken && (best < 0 || s->work[i] > s->work[best]))
-                best = i;
-        }
-        t->top_id[t->n_top] = best;
-        t->top_logprob[t->n_top++] = s->work[best];
-    }
-}
-
 /* End a job: release held-back text where gen_run would, report, free its slot. */
 static void finish(bat_sched *s, bat_job *j, hearth_status st, const hearth_error *err)
 {
@@ -332,12 +262,11 @@ static void finish(bat_sched *s, bat_job *j, hearth_status st, const hearth_erro
         j->text.n = 0;
         size_t emit;
         bool hit;
+        gen_stopper *sp = &j->stopper;
         if (tok_stream_flush(&j->ts, &j->text, NULL) == HEARTH_OK &&
-            str_append(&j->pending, j->text.n ? j->text.s : "", j->text.n)) {
-            stop_scan(j, &emit, &hit);
-            if (j->pending.n && j->on_token)
-                j->on_token(j->user, NULL, j->pending.s, hit ? emit : j->pending.n);
-        }
+            gen_stopper_push(sp, j->text.s, j->text.n, &emit, &hit) && sp->pending.n &&
+            j->on_token)
+            j->on_token(j->user, NULL, sp->pending.s, hit ? emit : sp->pending.n);
     }
     if (j->t_gen > 0)
         j->stats.gen_ms = now_ms() - j->t_gen;
@@ -376,27 +305,27 @@ static void on_logits(bat_sched *s, bat_job *j, float *logits)
     smp_accept(j->smp, t.id);
     j->stats.n_gen++;
     if (p->n_probs > 0)
-        fill_probs(s, logits, &t, p->n_probs);
+        gen_fill_probs(logits, s->work, s->n_vocab, &t, p->n_probs);
     bool eog = !p->ignore_eog && tok_is_eog(s->m->vocab, t.id);
     j->text.n = 0;
     st = eog ? tok_stream_flush(&j->ts, &j->text, &err)
                            : tok_stream_push(&j->ts, t.id, &j->text, &err);
-    if (!st && !str_append(&j->pending, j->text.n ? j->text.s : "", j->text.n))
+    size_t emit;
+    bool hit;
+    gen_stopper *sp = &j->stopper;
+    if (!st && !gen_stopper_push(sp, j->text.s, j->text.n, &emit, &hit))
         st = err_set(&err, HEARTH_ERR_NOMEM, "out of memory");
     if (st) {
         finish(s, j, st, &err);
         return;
     }
-    size_t emit;
-    bool hit;
-    stop_scan(j, &emit, &hit);
     /* a finished grammar leaves no partial character behind */
     bool grammar_done = j->gm && grm_finished(j->gm);
     if (eog || (grammar_done && !hit))
-        emit = j->pending.n;
-    bool go_on = j->on_token ? j->on_token(j->user, &t, j->pending.s ? j->pending.s : "", emit)
+        emit = sp->pending.n;
+    bool go_on = j->on_token ? j->on_token(j->user, &t, sp->pending.s ? sp->pending.s : "", emit)
                              : true;
-    consume(j, emit);
+    gen_stopper_consume(sp, emit);
     if (hit)
         finish_as(s, j, GEN_FINISH_STOP);
     else if (eog)

@@ -6,7 +6,6 @@
  * { sample; report; stop?; evaluate the sampled token }. The session's token list always
  * mirrors the KV cache, so an error or a cancel leaves it consistent for the next call.
  */
-#define _GNU_SOURCE /* memmem */
 #include "generate/generate.h"
 
 #include <math.h>
@@ -14,6 +13,7 @@
 #include <time.h>
 
 #include "base/mem.h"
+#include "generate/stopper.h"
 
 struct gen_session {
     const llm_model *m;
@@ -157,23 +157,22 @@ static hearth_status eval(gen_session *s, const tok_id *toks, int n, hearth_erro
     return HEARTH_OK;
 }
 
-/* Fill the log-probability of the chosen token and the n most likely ones. */
-static void fill_probs(gen_session *s, gen_token *t, int n)
+void gen_fill_probs(const float *logits, float *work, int n_vocab, gen_token *t, int n)
 {
-    smp_log_softmax(s->logits, s->work, s->n_vocab);
-    t->logprob = s->work[t->id];
+    smp_log_softmax(logits, work, n_vocab);
+    t->logprob = work[t->id];
     t->n_top = 0;
-    for (int k = 0; k < n; k++) { /* n <= 20: repeated selection is fine */
+    for (int k = 0; k < n; k++) { /* n <= GEN_MAX_PROBS: repeated selection is fine */
         int best = -1;
-        for (int i = 0; i < s->n_vocab; i++) {
+        for (int i = 0; i < n_vocab; i++) {
             bool taken = false;
             for (int j = 0; j < t->n_top && !taken; j++)
                 taken = t->top_id[j] == i;
-            if (!taken && (best < 0 || s->work[i] > s->work[best]))
+            if (!taken && (best < 0 || work[i] > work[best]))
                 best = i;
         }
         t->top_id[t->n_top] = best;
-        t->top_logprob[t->n_top++] = s->work[best];
+        t->top_logprob[t->n_top++] = work[best];
     }
 }
 
@@ -201,62 +200,6 @@ hearth_status gen_sample(smp_sampler *smp, grm_matcher *gm, float *logits, float
     if (!st)
         *id = smp_sample(smp, work);
     return st;
-}
-
-/* Stop strings: text is released only once no stop string can start inside it. */
-typedef struct stopper {
-    const gen_params *p;
-    tok_str pending;
-} stopper;
-
-/* Append text; set *hit when a stop string appears. *emit_len bytes of pending are
- * ready to show (the caller removes them with stopper_consume). */
-static hearth_status stopper_push(stopper *st, const char *text, size_t len, size_t *emit_len,
-                                  bool *hit)
-{
-    tok_str *b = &st->pending;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = (b->n + len + 1) * 2;
-        char *ns = mem_realloc(b->s, cap);
-        if (!ns)
-            return HEARTH_ERR_NOMEM;
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, text, len);
-    b->n += len;
-    b->s[b->n] = '\0';
-    /* Output ends at the earliest complete stop string; otherwise it is held back from the
-     * earliest suffix that could still grow into one. */
-    size_t hit_at = b->n, keep_from = b->n;
-    for (int i = 0; i < st->p->n_stop; i++) {
-        const char *stop = st->p->stop[i];
-        size_t sl = strlen(stop);
-        if (sl == 0)
-            continue;
-        const char *at = memmem(b->s, b->n, stop, sl);
-        if (at) {
-            if ((size_t)(at - b->s) < hit_at)
-                hit_at = (size_t)(at - b->s);
-            continue;
-        }
-        /* the longest suffix of pending that is a prefix of this stop string */
-        for (size_t k = sl - 1 < b->n ? sl - 1 : b->n; k > 0; k--)
-            if (memcmp(b->s + b->n - k, stop, k) == 0) {
-                if (b->n - k < keep_from)
-                    keep_from = b->n - k;
-                break;
-            }
-    }
-    *hit = hit_at < b->n;
-    *emit_len = *hit ? hit_at : keep_from;
-    return HEARTH_OK;
-}
-
-static void stopper_consume(stopper *st, size_t n)
-{
-    memmove(st->pending.s, st->pending.s + n, st->pending.n - n);
-    st->pending.n -= n;
 }
 
 static hearth_status check_params(const gen_session *s, size_t n_prompt, const gen_params *p,
@@ -315,7 +258,8 @@ hearth_status gen_run(gen_session *s, const tok_id *prompt, size_t n_prompt,
     st = eval(s, prompt + keep, (int)n_prompt - keep, err);
     stats->prompt_ms = now_ms() - t0;
 
-    stopper stop = { .p = p };
+    gen_stopper stop;
+    gen_stopper_init(&stop, p->stop, p->n_stop);
     tok_stream ts;
     tok_stream_init(&ts, s->v, 0);
     tok_str text = { 0 };
@@ -334,7 +278,7 @@ hearth_status gen_run(gen_session *s, const tok_id *prompt, size_t n_prompt,
         smp_accept(smp, t.id);
         stats->n_gen++;
         if (p->n_probs > 0)
-            fill_probs(s, &t, p->n_probs);
+            gen_fill_probs(s->logits, s->work, s->n_vocab, &t, p->n_probs);
         bool eog = !p->ignore_eog && tok_is_eog(s->v, t.id);
         text.n = 0;
         if (!eog && (st = tok_stream_push(&ts, t.id, &text, err)))
@@ -343,7 +287,7 @@ hearth_status gen_run(gen_session *s, const tok_id *prompt, size_t n_prompt,
             break;
         size_t emit = 0;
         bool hit = false;
-        if (stopper_push(&stop, text.n ? text.s : "", text.n, &emit, &hit) != HEARTH_OK) {
+        if (!gen_stopper_push(&stop, text.s, text.n, &emit, &hit)) {
             st = err_set(err, HEARTH_ERR_NOMEM, "out of memory");
             break;
         }
@@ -353,7 +297,7 @@ hearth_status gen_run(gen_session *s, const tok_id *prompt, size_t n_prompt,
         if (eog || (grammar_done && !hit))
             emit = stop.pending.n;
         bool go_on = cb ? cb(user, &t, stop.pending.s ? stop.pending.s : "", emit) : true;
-        stopper_consume(&stop, emit);
+        gen_stopper_consume(&stop, emit);
         if (hit) {
             stats->finish = GEN_FINISH_STOP;
             break;
@@ -383,12 +327,12 @@ hearth_status gen_run(gen_session *s, const tok_id *prompt, size_t n_prompt,
         tok_stream_flush(&ts, &text, NULL) == HEARTH_OK) {
         size_t emit;
         bool hit;
-        if (stopper_push(&stop, text.n ? text.s : "", text.n, &emit, &hit) == HEARTH_OK &&
+        if (gen_stopper_push(&stop, text.s, text.n, &emit, &hit) &&
             stop.pending.n && cb)
             cb(user, NULL, stop.pending.s, hit ? emit : stop.pending.n);
     }
     tok_str_free(&text);
-    mem_free(stop.pending.s);
+    gen_stopper_free(&stop);
     smp_free(smp);
     grm_matcher_free(gm);
     return st;

@@ -74,6 +74,10 @@ typedef struct gen_token {
  * Return false to stop generating (GEN_FINISH_CANCELLED). */
 typedef bool (*gen_callback)(void *user, const gen_token *tok, const char *text, size_t len);
 
+/* Fill t->logprob (of t->id) and the n most likely tokens of logits (log-softmax into
+ * work, n_vocab floats). */
+void gen_fill_probs(const float *logits, float *work, int n_vocab, gen_token *t, int n);
+
 typedef struct gen_stats {
     int n_prompt;       /* prompt tokens */
     int n_cached;       /* of which were already in the KV cache */
