@@ -12,7 +12,6 @@
  * characters, finish reasons) follows gen_run step for step, so both give identical text
  * for identical logits.
  */
-#define _GNU_SOURCE /* memmem */
 #include "generate/batch.h"
 
 #include <pthread.h>
