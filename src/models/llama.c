@@ -639,9 +639,11 @@ static hearth_status check_batch(llm_ctx *c, int n, const int32_t *tokens, const
     return HEARTH_OK;
 }
 
-hearth_status llm_decode(llm_ctx *c, int n, const int32_t *tokens, const int32_t *pos,
-                         const int32_t *seq, const uint8_t *want, float *logits,
-                         hearth_error *err)
+/* The forward pass; `out` receives logits, or with `hidden` the final-normed hidden states
+ * (n_embd floats per wanted row), which is what embedding models pool. */
+static hearth_status forward(llm_ctx *c, int n, const int32_t *tokens, const int32_t *pos,
+                             const int32_t *seq, const uint8_t *want, float *out, bool hidden,
+                             hearth_error *err)
 {
     hearth_status st = check_batch(c, n, tokens, pos, seq, err);
     if (st)
@@ -683,13 +685,28 @@ hearth_status llm_decode(llm_ctx *c, int n, const int32_t *tokens, const int32_t
         tq_add(c->x, c->x, c->xb, n * D);
     }
 
-    /* gather the rows that want logits, normalise, project to the vocabulary */
+    /* gather the wanted rows, normalise, project to the vocabulary (unless hidden) */
     int n_out = 0;
+    float *rows = hidden ? out : c->xb;
     for (int b = 0; b < n; b++)
         if (want ? want[b] : b == n - 1)
-            tq_rmsnorm(c->xb + (size_t)n_out++ * D, c->x + (size_t)b * D, m->output_norm, D,
+            tq_rmsnorm(rows + (size_t)n_out++ * D, c->x + (size_t)b * D, m->output_norm, D,
                        hp->norm_eps);
-    if (n_out)
-        matmul(c, logits, &m->output, c->xb, n_out);
+    if (n_out && !hidden)
+        matmul(c, out, &m->output, c->xb, n_out);
     return HEARTH_OK;
+}
+
+hearth_status llm_decode(llm_ctx *c, int n, const int32_t *tokens, const int32_t *pos,
+                         const int32_t *seq, const uint8_t *want, float *logits,
+                         hearth_error *err)
+{
+    return forward(c, n, tokens, pos, seq, want, logits, false, err);
+}
+
+hearth_status llm_decode_hidden(llm_ctx *c, int n, const int32_t *tokens, const int32_t *pos,
+                                const int32_t *seq, const uint8_t *want, float *hidden,
+                                hearth_error *err)
+{
+    return forward(c, n, tokens, pos, seq, want, hidden, true, err);
 }

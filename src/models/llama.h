@@ -79,4 +79,10 @@ hearth_status llm_decode(llm_ctx *c, int n, const int32_t *tokens, const int32_t
                          const int32_t *seq, const uint8_t *want, float *logits,
                          hearth_error *err);
 
+/* Like llm_decode, but writes the final-normed hidden state (n_embd floats) of each wanted
+ * token instead of its logits: what decoder embedding models (Qwen3-Embedding) pool. */
+hearth_status llm_decode_hidden(llm_ctx *c, int n, const int32_t *tokens, const int32_t *pos,
+                                const int32_t *seq, const uint8_t *want, float *hidden,
+                                hearth_error *err);
+
 #endif
