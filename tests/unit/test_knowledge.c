@@ -300,7 +300,7 @@ TEST(knowledge_cli_embed)
     CHECK_CONTAINS(out, "],[");
     snprintf(args, sizeof args, "embed %s hello", CHAT);
     CHECK(hearth(test_tmpdir(), args) != 0);
-    CHECK_CONTAINS(out, "not an embedding encoder");
+    CHECK_CONTAINS(out, "not an embedding model");
 }
 
 /* 2,000 mixed files; indexing killed with SIGKILL part way, then run again. */
