@@ -2,8 +2,9 @@
  * sampling.c — see sampling.h for the chain and why it is in this order.
  *
  * Candidates are (id, logit) pairs. Top-k selects with a partial sort (a binary heap of
- * size k), so a 150k vocabulary costs O(V log k), not a full sort; without top-k the
- * candidates are sorted once when top-p needs an order.
+ * size k), so a 150k vocabulary costs O(V log k), not a full sort. Without top-k, nothing
+ * is sorted unless top-p or min-p needs an order, and then only as far as needed: the top
+ * 256 first, four times more while the cut could lie beyond them.
  */
 #include "generate/sampling.h"
 
@@ -197,7 +198,9 @@ static int keep_top_k(cand *c, int n, int k)
     for (int i = k; i < n; i++) {
         if (c[i].logit <= c[0].logit)
             continue;
+        cand evicted = c[0]; /* swapped, not dropped: c keeps every candidate */
         c[0] = c[i];
+        c[i] = evicted;
         for (int j = 0;;) {
             int l = 2 * j + 1, m = j;
             if (l < k && c[l].logit < c[m].logit) m = l;
@@ -222,6 +225,32 @@ static void softmax_cands(const cand *c, int n, float t, float *prob)
         prob[i] = (float)(prob[i] / sum);
 }
 
+/* Without top-k: how many of the most likely candidates top-p and min-p keep, sorting
+ * only a growing prefix. Probabilities are over all n candidates (sum of exp = z). */
+static int keep_by_mass(smp_sampler *s, int n, float top_p, float min_p)
+{
+    double z = 0;
+    float max = s->c[0].logit;
+    for (int i = 1; i < n; i++)
+        max = s->c[i].logit > max ? s->c[i].logit : max;
+    for (int i = 0; i < n; i++)
+        z += exp((double)s->c[i].logit - max);
+    for (int k = n < 256 ? n : 256;; k = k * 4 < n ? k * 4 : n) {
+        keep_top_k(s->c, n, k);
+        double cum = 0, floor_p = min_p > 0 ? min_p / z : -1; /* p_max = 1/z */
+        for (int i = 0; i < k; i++) {
+            double p = exp((double)s->c[i].logit - max) / z;
+            if (p < floor_p)
+                return i > 0 ? i : 1;
+            cum += p;
+            if (top_p < 1.0f && cum >= top_p)
+                return i + 1;
+        }
+        if (k == n)
+            return n;
+    }
+}
+
 int32_t smp_sample(smp_sampler *s, float *logits)
 {
     const smp_params *p = &s->p;
@@ -239,27 +268,39 @@ int32_t smp_sample(smp_sampler *s, float *logits)
                 best = i;
         return s->c[best].id;
     }
-    n = keep_top_k(s->c, n, p->top_k > 0 ? p->top_k : n);
-    softmax_cands(s->c, n, 1.0f, s->prob);
-    if (p->top_p < 1.0f) {
-        double cum = 0;
-        for (int i = 0; i < n; i++) {
-            cum += s->prob[i];
-            if (cum >= p->top_p) {
-                n = i + 1;
-                break;
+    if (p->top_k > 0) {
+        n = keep_top_k(s->c, n, p->top_k);
+        softmax_cands(s->c, n, 1.0f, s->prob);
+        if (p->top_p < 1.0f) {
+            double cum = 0;
+            for (int i = 0; i < n; i++) {
+                cum += s->prob[i];
+                if (cum >= p->top_p) {
+                    n = i + 1;
+                    break;
+                }
             }
         }
+        if (p->min_p > 0) {
+            float floor_p = p->min_p * s->prob[0];
+            int keep = 1;
+            while (keep < n && s->prob[keep] >= floor_p)
+                keep++;
+            n = keep;
+        }
+    } else if (p->top_p < 1.0f || p->min_p > 0) {
+        n = keep_by_mass(s, n, p->top_p, p->min_p);
     }
-    if (p->min_p > 0) {
-        float floor_p = p->min_p * s->prob[0];
-        int keep = 1;
-        while (keep < n && s->prob[keep] >= floor_p)
-            keep++;
-        n = keep;
+    /* draw from what is left, reshaped by the temperature (the set need not be sorted) */
+    float max = s->c[0].logit;
+    for (int i = 1; i < n; i++)
+        max = s->c[i].logit > max ? s->c[i].logit : max;
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        s->prob[i] = expf((s->c[i].logit - max) / p->temperature);
+        sum += s->prob[i];
     }
-    softmax_cands(s->c, n, p->temperature, s->prob);
-    double r = next_unit(s->rng), cum = 0;
+    double r = next_unit(s->rng) * sum, cum = 0;
     for (int i = 0; i < n; i++) {
         cum += s->prob[i];
         if (r < cum)

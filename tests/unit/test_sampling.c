@@ -192,3 +192,40 @@ TEST(sampling_log_softmax)
     CHECK_NEAR(out[0], logf(0.5f), 1e-6);
     CHECK_NEAR(out[2], logf(0.2f), 1e-6);
 }
+
+/* Without top-k on a large vocabulary, top-p must still cut exactly where the cumulative
+ * probability reaches p, even when that is far beyond the first few hundred candidates.
+ * Logits l_i = -i/1000 (i < 5000): p_i is proportional to e^(-i/1000); the cut is the
+ * smallest m with sum_{i<m} p_i >= top_p, computed here in double. */
+TEST(sampling_top_p_large_vocabulary)
+{
+    enum { N = 5000 };
+    static float l[N], tmp[N];
+    double z = 0;
+    for (int i = 0; i < N; i++) {
+        l[i] = -i / 1000.0f;
+        z += exp(-i / 1000.0);
+    }
+    double cum = 0;
+    int cut = 0;
+    while (cum < 0.9 * z)
+        cum += exp(-cut++ / 1000.0);
+    smp_params p = smp_default_params();
+    p.temperature = 1;
+    p.top_k = 0;
+    p.min_p = 0;
+    p.top_p = 0.9f;
+    smp_sampler *s = make(p, N);
+    REQUIRE(s);
+    int beyond = 0, far = 0;
+    for (int k = 0; k < 3000; k++) {
+        memcpy(tmp, l, sizeof l);
+        int id = smp_sample(s, tmp);
+        beyond += id >= cut;
+        far += id >= 1024; /* needs the sorted prefix to grow past 256 and 1024 */
+    }
+    CHECK(cut > 1024);
+    CHECK_EQ(beyond, 0);
+    CHECK(far > 0);
+    smp_free(s);
+}
