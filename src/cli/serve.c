@@ -17,12 +17,16 @@
 #include "tensor/types.h"
 
 static const char usage[] =
-    "usage: hearth serve (--model FILE.gguf | --models DIR) [options]\n"
+    "usage: hearth serve (--model FILE.gguf | --models DIR | --embed FILE | --whisper FILE)\n"
+    "                    [options]\n"
     "Serve the OpenAI API (/v1/...), the Ollama API (/api/...) and a web chat (/).\n"
     "  --host ADDR           address to listen on (default 127.0.0.1)\n"
     "  --port N              port (default 11435; 0 picks a free one)\n"
     "  --model FILE          serve this model (named after the file)\n"
-    "  --models DIR          serve every .gguf file in DIR\n"
+    "  --models DIR          serve every .gguf file in DIR (and, by name, embedding\n"
+    "                        models NAME.gguf and whisper.cpp models NAME.bin)\n"
+    "  --embed FILE          embedding model (bert GGUF) for /v1/embeddings, /api/embed\n"
+    "  --whisper FILE        whisper.cpp model for /v1/audio/transcriptions, translations\n"
     "  --api-key KEY         require 'Authorization: Bearer KEY' (or set HEARTH_API_KEY)\n"
     "  --insecure-no-auth    allow a non-loopback --host without an API key\n"
     "  --allow-host NAME     accept this Host header too (repeatable; localhost always)\n"
@@ -81,6 +85,10 @@ static bool option(srv_config *c, int argc, char **argv, int *i, int *n_allow, b
         c->model_file = v;
     } else if (!strcmp(a, "--models")) {
         c->models_dir = v;
+    } else if (!strcmp(a, "--embed")) {
+        c->embed_file = v;
+    } else if (!strcmp(a, "--whisper")) {
+        c->whisper_file = v;
     } else if (!strcmp(a, "--api-key")) {
         c->api_key = v;
     } else if (!strcmp(a, "--allow-host")) {

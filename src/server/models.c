@@ -185,9 +185,10 @@ hearth_status models_open(srv_models **out, const srv_config *c, hearth_error *e
         st = add_model(ms, c->model_file, err);
     if (!st && c->models_dir)
         st = scan_dir(ms, c->models_dir, err);
-    if (!st && ms->n == 0)
-        st = err_set(err, HEARTH_ERR_INVALID, "no models to serve: give --model FILE.gguf or "
-                     "--models DIR (with .gguf files named with letters, digits, '.', '-', '_')");
+    if (!st && ms->n == 0 && !c->embed_file && !c->whisper_file)
+        st = err_set(err, HEARTH_ERR_INVALID, "no models to serve: give --model FILE.gguf, "
+                     "--models DIR (with .gguf files named with letters, digits, '.', '-', '_'), "
+                     "--embed FILE or --whisper FILE");
     if (!st && (pthread_mutex_init(&ms->mu, NULL) || pthread_cond_init(&ms->cv, NULL) ||
                 pthread_create(&ms->janitor, NULL, janitor, ms)))
         st = err_set(err, HEARTH_ERR_NOMEM, "cannot start the model janitor thread");

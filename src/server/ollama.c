@@ -9,6 +9,12 @@
  * format ("json" or a JSON schema) constrains the output with a grammar.
  * keep_alive is a duration ("5m", "30s", "1h"), a number of seconds, 0 to unload at once
  * or negative to keep the model loaded.
+ *
+ * /api/chat takes "tools" as Ollama does (OpenAI's function format; tool_calls in
+ * messages carry arguments as objects; tool results are role "tool" messages): rendered
+ * by the chat template, constrained and parsed per model family as for /v1 (tools.h,
+ * tool_choice "auto"). A streamed answer with tools is held to the end, then sent as one
+ * chunk with message.tool_calls (or the text) before the final one.
  */
 #include "server/server_int.h"
 
@@ -19,6 +25,7 @@
 #include <time.h>
 
 #include "base/mem.h"
+#include "server/tools.h"
 
 #define OLL_MAX_STOP 16
 
@@ -152,7 +159,8 @@ typedef struct oll_req {
     const char *stops[OLL_MAX_STOP];
     bool stream;
     double keep_alive_s;
-    grm_grammar *grammar; /* format, or NULL */
+    grm_grammar *grammar; /* format or the tool-call grammar, or NULL */
+    tool_req tools;
 } oll_req;
 
 /* keep_alive: a number of seconds or a duration string; false on a bad value. */
@@ -247,8 +255,11 @@ static bool parse_options(oll_req *q, hearth_error *err)
 
 typedef struct oll_stream {
     char model[128];
+    char id[32];
     bool chat;
     grm_grammar *grammar; /* owned: the job uses it until it ends */
+    tool_family tools;    /* TOOL_NONE: plain text */
+    tok_str held;         /* with tools: the whole answer, sent at the end */
 } oll_stream;
 
 static cJSON *oll_envelope(const oll_stream *o)
@@ -270,6 +281,53 @@ static void add_text(const oll_stream *o, cJSON *e, const char *text)
     } else {
         cJSON_AddStringToObject(e, "response", text);
     }
+}
+
+/* The answer of a request with tools: content and Ollama-style tool_calls
+ * ({"function": {"name", "arguments": {...}}}). false on out-of-memory. */
+static bool add_answer(const oll_stream *o, cJSON *e, const char *text)
+{
+    char *content = NULL;
+    cJSON *calls = NULL;
+    if (!tool_parse(o->tools, text, o->id, &content, &calls))
+        return false;
+    add_text(o, e, content);
+    mem_free(content);
+    if (!calls)
+        return true;
+    cJSON *tc = cJSON_AddArrayToObject(cJSON_GetObjectItemCaseSensitive(e, "message"),
+                                       "tool_calls");
+    const cJSON *c;
+    cJSON_ArrayForEach(c, calls) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(c, "function");
+        cJSON *of = cJSON_CreateObject();
+        cJSON_AddItemToObject(of, "name", cJSON_Duplicate(
+            cJSON_GetObjectItemCaseSensitive(f, "name"), true));
+        cJSON *args = cJSON_Parse(cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(f, "arguments")));
+        cJSON_AddItemToObject(of, "arguments", args ? args : cJSON_CreateObject());
+        cJSON *w = cJSON_CreateObject();
+        cJSON_AddItemToObject(w, "function", of);
+        cJSON_AddItemToArray(tc, w);
+    }
+    cJSON_Delete(calls);
+    return true;
+}
+
+static bool append_held(tok_str *b, const char *text, size_t len)
+{
+    if (b->n + len + 1 > b->cap) {
+        size_t cap = (b->n + len + 1) * 2;
+        char *ns = mem_realloc(b->s, cap);
+        if (!ns)
+            return false;
+        b->s = ns;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, text, len);
+    b->n += len;
+    b->s[b->n] = '\0';
+    return true;
 }
 
 static void add_final(cJSON *e, const gen_stats *st)
@@ -301,6 +359,8 @@ static bool oll_piece(void *user, http_stream *st, const gen_token *t, const cha
 {
     (void)t;
     oll_stream *o = user;
+    if (o->tools != TOOL_NONE)
+        return append_held(&o->held, text, len);
     if (len == 0)
         return true;
     char *s = mem_strndup(text, len);
@@ -321,6 +381,15 @@ static void oll_done(void *user, http_stream *st, hearth_status status, const ge
     if (status) {
         cJSON_AddStringToObject(e, "error", err ? err->msg : "generation failed");
     } else {
+        if (o->tools != TOOL_NONE) {
+            cJSON *a = oll_envelope(o);
+            if (add_answer(o, a, o->held.s ? o->held.s : "")) {
+                cJSON_AddBoolToObject(a, "done", false);
+                send_line(st, a);
+            } else {
+                cJSON_Delete(a);
+            }
+        }
         add_text(o, e, "");
         add_final(e, stats);
     }
@@ -329,8 +398,10 @@ static void oll_done(void *user, http_stream *st, hearth_status status, const ge
 
 static void oll_free(void *user)
 {
-    grm_free(((oll_stream *)user)->grammar);
-    mem_free(user);
+    oll_stream *o = user;
+    grm_free(o->grammar);
+    tok_str_free(&o->held);
+    mem_free(o);
 }
 
 static const srv_stream_fmt oll_fmt = { oll_piece, oll_done, oll_free };
@@ -358,8 +429,8 @@ static hearth_status generate_prompt(const gen_model *gm, const cJSON *j, tok_id
     return srv_chat_prompt(gm, msgs, n, ids, err);
 }
 
-static hearth_status chat_prompt(const gen_model *gm, const cJSON *messages, tok_ids *ids,
-                                 hearth_error *err)
+static hearth_status chat_prompt(const gen_model *gm, const cJSON *messages,
+                                 const char *tools_json, tok_ids *ids, hearth_error *err)
 {
     int n = cJSON_GetArraySize(messages);
     if (!cJSON_IsArray(messages) || n < 1 || n > 1024)
@@ -374,6 +445,8 @@ static hearth_status chat_prompt(const gen_model *gm, const cJSON *messages, tok
     cJSON_ArrayForEach(m, messages) {
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        const cJSON *calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "tool_name");
         if (!cJSON_IsString(role) || (content && !cJSON_IsNull(content) &&
                                       !cJSON_IsString(content))) {
             st = err_set(err, HEARTH_ERR_INVALID, "message %d needs a 'role' and a string "
@@ -381,11 +454,36 @@ static hearth_status chat_prompt(const gen_model *gm, const cJSON *messages, tok
             break;
         }
         msgs[i].role = role->valuestring;
-        msgs[i++].content = cJSON_IsString(content) ? content->valuestring : "";
+        msgs[i].content = cJSON_IsString(content) ? content->valuestring : "";
+        msgs[i].name = cJSON_IsString(name) ? name->valuestring : NULL;
+        if (cJSON_GetArraySize(calls) > 0 &&
+            !(msgs[i].tool_calls = tool_calls_for_template(calls, err))) {
+            st = err->status ? err->status : HEARTH_ERR_NOMEM;
+            break;
+        }
+        i++;
     }
     if (!st)
-        st = srv_chat_prompt(gm, msgs, n, ids, err);
+        st = tools_json ? tool_chat_prompt(gm, msgs, n, tools_json, ids, err)
+                        : srv_chat_prompt(gm, msgs, n, ids, err);
+    for (int k = 0; k < i; k++)
+        mem_free((char *)msgs[k].tool_calls);
     mem_free(msgs);
+    return st;
+}
+
+/* tools (chat only): checked against the template; their grammar replaces format. */
+static hearth_status chat_tools(oll_req *q, const gen_model *gm, hearth_error *err)
+{
+    hearth_status st = tool_req_parse(&q->tools, cJSON_GetObjectItemCaseSensitive(q->json,
+                                                                                "tools"),
+                                      NULL, gm->chat_template, err);
+    if (st || !q->tools.tools)
+        return st;
+    if (q->grammar)
+        return err_set(err, HEARTH_ERR_INVALID, "give 'tools' or 'format', not both");
+    st = tool_grammar(&q->tools, &q->grammar, err);
+    q->gp.grammar = q->grammar;
     return st;
 }
 
@@ -402,16 +500,19 @@ static void run(srv *s, http_req *r, bool chat)
         err_set(&err, HEARTH_ERR_INVALID, "the body must be a JSON object");
     else if (parse_options(&q, &err) &&
              models_acquire(s->models, model_name(q.json), &m, &status, &err) == HEARTH_OK) {
-        hearth_status st = chat ? chat_prompt(m->gm, cJSON_GetObjectItemCaseSensitive(q.json,
-                                                                                     "messages"),
-                                              &ids, &err)
-                                : generate_prompt(m->gm, q.json, &ids, &empty, &err);
+        hearth_status st = chat ? chat_tools(&q, m->gm, &err) : HEARTH_OK;
+        if (!st)
+            st = chat ? chat_prompt(m->gm, cJSON_GetObjectItemCaseSensitive(q.json, "messages"),
+                                    q.tools.tools_json, &ids, &err)
+                      : generate_prompt(m->gm, q.json, &ids, &empty, &err);
         status = st ? (st == HEARTH_ERR_NOMEM ? 500 : 400) : 0;
     }
     oll_stream *o = status ? NULL : mem_calloc(1, sizeof *o);
     if (o) {
         snprintf(o->model, sizeof o->model, "%s", m->name);
+        snprintf(o->id, sizeof o->id, "%ld", atomic_fetch_add(&s->next_id, 1) + 1);
         o->chat = chat;
+        o->tools = q.tools.tools ? q.tools.family : TOOL_NONE;
     } else if (!status) {
         status = 500;
         err_set(&err, HEARTH_ERR_NOMEM, "out of memory");
@@ -438,9 +539,16 @@ static void run(srv *s, http_req *r, bool chat)
             status = srv_generate(s, r, &g, &res, &err);
             if (status == 200) {
                 cJSON *e = oll_envelope(o);
-                add_text(o, e, res.text.s ? res.text.s : "");
+                const char *text = res.text.s ? res.text.s : "";
+                if (o->tools == TOOL_NONE)
+                    add_text(o, e, text);
+                else if (!add_answer(o, e, text))
+                    status = 500, err_set(&err, HEARTH_ERR_NOMEM, "out of memory");
                 add_final(e, &res.stats);
-                srv_send_json(r, 200, e, NULL);
+                if (status == 200)
+                    srv_send_json(r, 200, e, NULL);
+                else
+                    cJSON_Delete(e);
             }
             srv_result_free(&res);
         }
@@ -451,6 +559,7 @@ static void run(srv *s, http_req *r, bool chat)
     models_release(s->models, m, q.keep_alive_s);
     tok_ids_free(&ids);
     grm_free(q.grammar);
+    tool_req_free(&q.tools);
     cJSON_Delete(q.json);
 }
 

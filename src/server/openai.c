@@ -8,6 +8,12 @@
  * own clients add new ones often. Sampling defaults are OpenAI's (temperature 1, no
  * top-k or min-p), not the command line's. response_format json_object / json_schema
  * constrains the output with a grammar (json_schema.h).
+ *
+ * Tools (tools.h): the tool definitions go to the chat template, the output is
+ * constrained and parsed per model family, and calls come back as message.tool_calls
+ * with finish_reason "tool_calls". When streaming, text that may be the start of a call
+ * is held back; a call is sent whole once generation ends, as the two deltas OpenAI's
+ * clients accumulate (id, type and name with empty arguments, then the arguments).
  */
 #include "server/server_int.h"
 
@@ -17,6 +23,7 @@
 #include <time.h>
 
 #include "base/mem.h"
+#include "server/tools.h"
 
 #define OAI_MAX_STOP 16
 #define OAI_MAX_BIAS 300
@@ -72,7 +79,8 @@ typedef struct oai_req {
     bool stream, include_usage;
     int n_logprobs;   /* < 0: none; else top alternatives per token */
     bool chat;
-    grm_grammar *grammar; /* response_format, or NULL */
+    grm_grammar *grammar; /* response_format or the tool-call grammar, or NULL */
+    tool_req tools;
 } oai_req;
 
 static bool get_bool(const cJSON *o, const char *key, bool *out, hearth_error *err)
@@ -289,6 +297,10 @@ typedef struct oai_stream {
     int n_logprobs;
     size_t offset;       /* text bytes sent so far (legacy text_offset) */
     grm_grammar *grammar; /* owned: the job uses it until it ends */
+    tool_family tools;   /* TOOL_NONE: no tool calls expected */
+    tok_str held;        /* text held back: maybe (the start of) a tool call */
+    bool in_call;        /* held is a call, kept until the end */
+    bool sent_text;      /* some content has gone out */
 } oai_stream;
 
 static cJSON *envelope(const oai_stream *o, bool chunk)
@@ -335,6 +347,126 @@ static cJSON *stream_choice(oai_stream *o, cJSON *env, const char *text, const c
     return c;
 }
 
+static bool append(tok_str *b, const char *text, size_t len)
+{
+    if (b->n + len + 1 > b->cap) {
+        size_t cap = (b->n + len + 1) * 2;
+        char *ns = mem_realloc(b->s, cap);
+        if (!ns)
+            return false;
+        b->s = ns;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, text, len);
+    b->n += len;
+    b->s[b->n] = '\0';
+    return true;
+}
+
+/* A chunk of plain content (chat). */
+static bool send_content(oai_stream *o, http_stream *st, const char *text, size_t len)
+{
+    char *s = mem_strndup(text, len);
+    if (!s)
+        return false;
+    cJSON *env = envelope(o, true);
+    cJSON *c = stream_choice(o, env, s, NULL);
+    cJSON_AddNullToObject(c, "logprobs");
+    cJSON_AddNullToObject(c, "finish_reason");
+    mem_free(s);
+    o->sent_text = true;
+    return send_event(st, env);
+}
+
+/* Bytes at the end of s[0..n) that could begin the opener. */
+static size_t opener_suffix(const char *s, size_t n, const char *op)
+{
+    size_t k = strlen(op);
+    for (size_t m = k - 1 < n ? k - 1 : n; m > 0; m--)
+        if (memcmp(s + n - m, op, m) == 0)
+            return m;
+    return 0;
+}
+
+/* Streaming with tools: content goes out except what may be a call; a call (from its
+ * opener on) is held to the end. A Llama call is the whole answer, so there it is
+ * decided by the first non-blank character. */
+static bool tool_piece(oai_stream *o, http_stream *st, const char *text, size_t len)
+{
+    if (!append(&o->held, text, len))
+        return false;
+    if (o->in_call || o->held.n == 0)
+        return true;
+    size_t send, skip = 0;
+    if (o->tools == TOOL_LLAMA3) {
+        while (skip < o->held.n && strchr(" \n\t\r", o->held.s[skip]))
+            skip++;
+        if (!o->sent_text && skip == o->held.n)
+            return true;
+        o->in_call = !o->sent_text && (o->held.s[skip] == '{' || o->held.s[skip] == '<');
+        send = o->in_call ? 0 : o->held.n;
+    } else {
+        const char *at = strstr(o->held.s, tool_opener(o->tools));
+        o->in_call = at != NULL;
+        send = at ? (size_t)(at - o->held.s)
+                  : o->held.n - opener_suffix(o->held.s, o->held.n, tool_opener(o->tools));
+    }
+    if (send == 0)
+        return true;
+    bool ok = send_content(o, st, o->held.s, send);
+    memmove(o->held.s, o->held.s + send, o->held.n - send + 1);
+    o->held.n -= send;
+    return ok;
+}
+
+/* The held text at the end, if it holds calls: content before them, then two deltas per
+ * call. Returns false, sending nothing, when it holds none. */
+static bool tool_flush(oai_stream *o, http_stream *st)
+{
+    char *content = NULL;
+    cJSON *calls = NULL;
+    if (!o->held.n || !tool_parse(o->tools, o->held.s, o->id, &content, &calls) || !calls) {
+        mem_free(content); /* no call: the caller sends the held text as it is */
+        return false;
+    }
+    if (*content)
+        send_content(o, st, content, strlen(content));
+    mem_free(content);
+    int i = 0;
+    const cJSON *call;
+    cJSON_ArrayForEach(call, calls) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(call, "function");
+        for (int part = 0; part < 2; part++) {
+            cJSON *env = envelope(o, true);
+            cJSON *c = stream_choice(o, env, NULL, NULL);
+            cJSON *tc = cJSON_AddArrayToObject(cJSON_GetObjectItemCaseSensitive(c, "delta"),
+                                               "tool_calls");
+            cJSON *d = cJSON_CreateObject();
+            cJSON_AddItemToArray(tc, d);
+            cJSON_AddNumberToObject(d, "index", i);
+            cJSON *df = cJSON_CreateObject();
+            if (part == 0) {
+                cJSON_AddItemToObject(d, "id", cJSON_Duplicate(
+                    cJSON_GetObjectItemCaseSensitive(call, "id"), true));
+                cJSON_AddStringToObject(d, "type", "function");
+                cJSON_AddItemToObject(df, "name", cJSON_Duplicate(
+                    cJSON_GetObjectItemCaseSensitive(f, "name"), true));
+                cJSON_AddStringToObject(df, "arguments", "");
+            } else {
+                cJSON_AddItemToObject(df, "arguments", cJSON_Duplicate(
+                    cJSON_GetObjectItemCaseSensitive(f, "arguments"), true));
+            }
+            cJSON_AddItemToObject(d, "function", df);
+            cJSON_AddNullToObject(c, "logprobs");
+            cJSON_AddNullToObject(c, "finish_reason");
+            send_event(st, env);
+        }
+        i++;
+    }
+    cJSON_Delete(calls);
+    return true;
+}
+
 static bool oai_piece(void *user, http_stream *st, const gen_token *t, const char *text,
                       size_t len)
 {
@@ -348,6 +480,8 @@ static bool oai_piece(void *user, http_stream *st, const gen_token *t, const cha
         if (!send_event(st, env))
             return false;
     }
+    if (o->tools != TOOL_NONE)
+        return tool_piece(o, st, text, len);
     bool lp = o->n_logprobs >= 0 && t;
     if (len == 0 && !lp)
         return true;
@@ -382,10 +516,14 @@ static void oai_done(void *user, http_stream *st, hearth_status status, const ge
         cJSON_AddStringToObject(x, "type", "server_error");
         send_event(st, e);
     } else {
+        bool called = o->tools != TOOL_NONE && tool_flush(o, st);
+        if (!called && o->held.n)
+            send_content(o, st, o->held.s, o->held.n);
         cJSON *env = envelope(o, true);
         cJSON *c = stream_choice(o, env, o->chat ? NULL : "", NULL);
         cJSON_AddNullToObject(c, "logprobs");
-        cJSON_AddStringToObject(c, "finish_reason", finish_reason(stats->finish));
+        cJSON_AddStringToObject(c, "finish_reason", called ? "tool_calls"
+                                                           : finish_reason(stats->finish));
         send_event(st, env);
         if (o->include_usage) {
             env = envelope(o, true);
@@ -399,8 +537,10 @@ static void oai_done(void *user, http_stream *st, hearth_status status, const ge
 
 static void oai_free(void *user)
 {
-    grm_free(((oai_stream *)user)->grammar);
-    mem_free(user);
+    oai_stream *o = user;
+    grm_free(o->grammar);
+    tok_str_free(&o->held);
+    mem_free(o);
 }
 
 static const srv_stream_fmt oai_fmt = { oai_piece, oai_done, oai_free };
@@ -414,25 +554,39 @@ static void send_result(http_req *r, oai_stream *o, const srv_result *res)
     cJSON_AddItemToArray(choices, c);
     cJSON_AddNumberToObject(c, "index", 0);
     const char *text = res->text.s ? res->text.s : "";
+    char *content = NULL;
+    cJSON *calls = NULL;
+    if (o->tools != TOOL_NONE && !tool_parse(o->tools, text, o->id, &content, &calls)) {
+        cJSON_Delete(env);
+        oai_error(r, 500, "out of memory");
+        return;
+    }
     if (o->chat) {
         cJSON *m = cJSON_AddObjectToObject(c, "message");
         cJSON_AddStringToObject(m, "role", "assistant");
-        cJSON_AddStringToObject(m, "content", text);
+        if (calls && !*content)
+            cJSON_AddNullToObject(m, "content");
+        else
+            cJSON_AddStringToObject(m, "content", content ? content : text);
+        if (calls)
+            cJSON_AddItemToObject(m, "tool_calls", calls);
     } else {
         cJSON_AddStringToObject(c, "text", text);
     }
     if (o->n_logprobs >= 0 && o->chat) {
         cJSON *l = cJSON_AddObjectToObject(c, "logprobs");
-        cJSON *content = cJSON_AddArrayToObject(l, "content");
+        cJSON *lc = cJSON_AddArrayToObject(l, "content");
         for (int i = 0; i < res->n_toks; i++)
-            cJSON_AddItemToArray(content, chat_logprob(o->gm, &res->toks[i], o->n_logprobs));
+            cJSON_AddItemToArray(lc, chat_logprob(o->gm, &res->toks[i], o->n_logprobs));
     } else if (o->n_logprobs >= 0) {
         cJSON_AddItemToObject(c, "logprobs", text_logprobs(o->gm, res->toks, res->n_toks,
                                                           o->n_logprobs, 0));
     } else {
         cJSON_AddNullToObject(c, "logprobs");
     }
-    cJSON_AddStringToObject(c, "finish_reason", finish_reason(res->stats.finish));
+    cJSON_AddStringToObject(c, "finish_reason", calls ? "tool_calls"
+                                                      : finish_reason(res->stats.finish));
+    mem_free(content);
     cJSON_AddItemToObject(env, "usage", usage_json(&res->stats));
     srv_send_json(r, 200, env, NULL);
 }
@@ -476,8 +630,38 @@ static char *content_text(const cJSON *c, hearth_error *err)
     return b.s ? b.s : mem_strdup("");
 }
 
-static hearth_status chat_prompt(const gen_model *gm, const cJSON *messages, tok_ids *ids,
-                                 hearth_error *err)
+/* A string field of a message, or NULL; false when present but not a string. */
+static bool msg_str(const cJSON *m, const char *key, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, key);
+    *out = cJSON_IsString(v) ? v->valuestring : NULL;
+    return !v || cJSON_IsNull(v) || cJSON_IsString(v);
+}
+
+/* One message: role, content, and the tool fields (tool_calls of an assistant,
+ * tool_call_id and name of a tool result). */
+static hearth_status parse_message(const cJSON *m, int i, tpl_message *out, hearth_error *err)
+{
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+    if (!cJSON_IsString(role))
+        return err_set(err, HEARTH_ERR_INVALID, "message %d has no 'role' string", i);
+    out->role = role->valuestring;
+    if (!msg_str(m, "tool_call_id", &out->tool_call_id) || !msg_str(m, "name", &out->name))
+        return err_set(err, HEARTH_ERR_INVALID, "message %d: 'tool_call_id' and 'name' must "
+                       "be strings", i);
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+    if (calls && !cJSON_IsNull(calls) && cJSON_GetArraySize(calls) > 0 &&
+        !(out->tool_calls = tool_calls_for_template(calls, err)))
+        return err->status ? err->status : HEARTH_ERR_NOMEM;
+    char *c = content_text(cJSON_GetObjectItemCaseSensitive(m, "content"), err);
+    if (!c)
+        return err->status ? err->status : HEARTH_ERR_NOMEM;
+    out->content = c;
+    return HEARTH_OK;
+}
+
+static hearth_status chat_prompt(const gen_model *gm, const cJSON *messages,
+                                 const char *tools_json, tok_ids *ids, hearth_error *err)
 {
     int n = cJSON_GetArraySize(messages);
     if (!cJSON_IsArray(messages) || n < 1 || n > OAI_MAX_MESSAGES)
@@ -490,23 +674,17 @@ static hearth_status chat_prompt(const gen_model *gm, const cJSON *messages, tok
     int i = 0;
     const cJSON *m;
     cJSON_ArrayForEach(m, messages) {
-        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
-        if (!cJSON_IsString(role)) {
-            st = err_set(err, HEARTH_ERR_INVALID, "message %d has no 'role' string", i);
+        if ((st = parse_message(m, i, &msgs[i], err)) != HEARTH_OK)
             break;
-        }
-        msgs[i].role = role->valuestring;
-        char *c = content_text(cJSON_GetObjectItemCaseSensitive(m, "content"), err);
-        if (!c) {
-            st = err->status ? err->status : HEARTH_ERR_NOMEM;
-            break;
-        }
-        msgs[i++].content = c;
+        i++;
     }
     if (!st)
-        st = srv_chat_prompt(gm, msgs, n, ids, err);
-    for (int k = 0; k < i; k++)
+        st = tools_json ? tool_chat_prompt(gm, msgs, n, tools_json, ids, err)
+                        : srv_chat_prompt(gm, msgs, n, ids, err);
+    for (int k = 0; k <= i && k < n; k++) {
         mem_free((char *)msgs[k].content);
+        mem_free((char *)msgs[k].tool_calls);
+    }
     mem_free(msgs);
     return st;
 }
@@ -540,6 +718,23 @@ static hearth_status text_prompt(const gen_model *gm, const cJSON *p, tok_ids *i
 
 /* ---- the two generation routes ------------------------------------------------------- */
 
+/* tools and tool_choice: the template must support them; the call grammar replaces
+ * response_format, so the two together are refused. */
+static hearth_status chat_tools(oai_req *q, const gen_model *gm, hearth_error *err)
+{
+    hearth_status st = tool_req_parse(&q->tools, cJSON_GetObjectItemCaseSensitive(q->json, "tools"),
+                                      cJSON_GetObjectItemCaseSensitive(q->json, "tool_choice"),
+                                      gm->chat_template, err);
+    if (st || !q->tools.tools || q->tools.choice == TOOL_CHOICE_NONE)
+        return st;
+    if (q->grammar)
+        return err_set(err, HEARTH_ERR_INVALID, "give 'tools' or 'response_format', not both "
+                       "(or set tool_choice to \"none\")");
+    st = tool_grammar(&q->tools, &q->grammar, err);
+    q->gp.grammar = q->grammar;
+    return st;
+}
+
 static void complete(srv *s, http_req *r, bool chat)
 {
     hearth_error err = { 0 };
@@ -558,8 +753,10 @@ static void complete(srv *s, http_req *r, bool chat)
     else if (parse_common(q, &err) &&
              (status = 0, models_acquire(s->models, q->model, &m, &status, &err)) == HEARTH_OK) {
         const cJSON *in = cJSON_GetObjectItemCaseSensitive(q->json, chat ? "messages" : "prompt");
-        hearth_status st = chat ? chat_prompt(m->gm, in, &ids, &err)
-                                : text_prompt(m->gm, in, &ids, &err);
+        hearth_status st = chat ? chat_tools(q, m->gm, &err) : HEARTH_OK;
+        if (!st)
+            st = chat ? chat_prompt(m->gm, in, q->tools.tools_json, &ids, &err)
+                      : text_prompt(m->gm, in, &ids, &err);
         status = st ? (st == HEARTH_ERR_NOMEM ? 500 : 400) : 0;
     }
     oai_stream *o = status ? NULL : mem_calloc(1, sizeof *o);
@@ -576,6 +773,8 @@ static void complete(srv *s, http_req *r, bool chat)
         o->chat = chat;
         o->include_usage = q->include_usage;
         o->n_logprobs = q->n_logprobs;
+        if (q->tools.tools && q->tools.choice != TOOL_CHOICE_NONE)
+            o->tools = q->tools.family;
         srv_gen_req g = { .m = m, .prompt = ids.v, .n_prompt = ids.n, .params = q->gp,
                           .keep_alive_s = s->c.keep_alive_s, .keep_tokens = q->n_logprobs >= 0 };
         if (q->stream) {
@@ -599,6 +798,7 @@ static void complete(srv *s, http_req *r, bool chat)
     models_release(s->models, m, s->c.keep_alive_s);
     tok_ids_free(&ids);
     grm_free(q->grammar);
+    tool_req_free(&q->tools);
     cJSON_Delete(q->json);
     mem_free(q);
 }

@@ -209,12 +209,18 @@ static const struct route {
     { "GET", "/v1/models", oai_models, false },
     { "POST", "/v1/chat/completions", oai_chat, false },
     { "POST", "/v1/completions", oai_completions, false },
+    { "POST", "/v1/responses", oai_responses, false },
     { "GET", "/api/version", oll_version, false },
     { "GET", "/api/tags", oll_tags, false },
     { "GET", "/api/ps", oll_ps, false },
     { "POST", "/api/show", oll_show, false },
     { "POST", "/api/generate", oll_generate, false },
     { "POST", "/api/chat", oll_chat, false },
+    { "POST", "/v1/embeddings", oai_embeddings, false },
+    { "POST", "/api/embed", oll_embed, false },
+    { "POST", "/api/embeddings", oll_embeddings, false },
+    { "POST", "/v1/audio/transcriptions", oai_transcriptions, false },
+    { "POST", "/v1/audio/translations", oai_translations, false },
 };
 
 _Static_assert(sizeof routes / sizeof routes[0] == SRV_N_ROUTES, "SRV_N_ROUTES");
@@ -367,6 +373,14 @@ hearth_status srv_start(srv **out, const srv_config *c, hearth_error *err)
     if (!s)
         return err_set(err, HEARTH_ERR_NOMEM, "out of memory");
     s->c = *c;
+    s->emb = semb_open();
+    s->wsp = swsp_open();
+    if (!s->emb || !s->wsp) {
+        semb_close(s->emb);
+        swsp_close(s->wsp);
+        mem_free(s);
+        return err_set(err, HEARTH_ERR_NOMEM, "out of memory");
+    }
     /* clients reach a specific address by that address: allow it as a Host */
     int n_allow = 0;
     while (n_allow < SRV_MAX_ALLOW_HOSTS && s->c.allow_hosts[n_allow])
@@ -391,6 +405,8 @@ hearth_status srv_start(srv **out, const srv_config *c, hearth_error *err)
     }
     if (st) {
         models_close(s->models);
+        semb_close(s->emb);
+        swsp_close(s->wsp);
         mem_free(s);
         return st;
     }
@@ -411,5 +427,7 @@ void srv_stop(srv *s)
     models_stop(s->models); /* cancels generations: their streams and waits end */
     http_stop(s->http, 5);
     models_close(s->models);
+    semb_close(s->emb);
+    swsp_close(s->wsp);
     mem_free(s);
 }

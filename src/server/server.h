@@ -10,7 +10,10 @@
  *
  * Routes: GET / (web chat), /health, /metrics (Prometheus text), /v1/models, POST /v1/chat/completions,
  * /v1/completions; GET /api/version, /api/tags, /api/ps, POST /api/show, /api/generate,
- * /api/chat.
+ * /api/chat; POST /v1/embeddings, /api/embed, /api/embeddings (embeddings.c: bert models
+ * from --embed FILE or NAME.gguf in --models DIR), /v1/audio/transcriptions and
+ * /v1/audio/translations (audio.c: whisper.cpp models from --whisper FILE or NAME.bin in
+ * --models DIR).
  */
 #ifndef HEARTH_SERVER_SERVER_H
 #define HEARTH_SERVER_SERVER_H
@@ -31,6 +34,8 @@ typedef struct srv_config {
     const char *cors_origin;       /* NULL: no cross-origin access */
     const char *model_file;        /* one model ... */
     const char *models_dir;        /* ... or every .gguf here */
+    const char *embed_file;        /* --embed: the default embedding model (bert GGUF) */
+    const char *whisper_file;      /* --whisper: the default speech model (whisper.cpp) */
     size_t mem_budget;             /* bytes of loaded model files; 0: no limit */
     double keep_alive_s;           /* default idle time before unloading; < 0: forever */
     bat_params batch;

@@ -46,7 +46,7 @@ double models_now(void);
 
 /* ---- the server ---------------------------------------------------------------------- */
 
-#define SRV_N_ROUTES 12
+#define SRV_N_ROUTES 18
 
 /* Counters for GET /metrics (Prometheus text format). */
 typedef struct srv_metrics {
@@ -62,6 +62,8 @@ struct srv {
     srv_metrics metrics;
     atomic_long next_id;
     const char *cors[7];   /* headers added to every answer, NULL-ended */
+    struct srv_embedders *emb;  /* embeddings.c */
+    struct srv_whispers *wsp;   /* audio.c */
 };
 
 /* ---- server.c: request helpers ------------------------------------------------------- */
@@ -140,6 +142,7 @@ void oai_models(srv *s, http_req *r);
 void oai_chat(srv *s, http_req *r);
 void oai_completions(srv *s, http_req *r);
 void oai_error(http_req *r, int status, const char *msg);
+void oai_responses(srv *s, http_req *r); /* responses.c */
 
 void oll_version(srv *s, http_req *r);
 void oll_tags(srv *s, http_req *r);
@@ -147,6 +150,27 @@ void oll_ps(srv *s, http_req *r);
 void oll_show(srv *s, http_req *r);
 void oll_generate(srv *s, http_req *r);
 void oll_chat(srv *s, http_req *r);
+
+/* ---- embeddings.c, audio.c: the embedding and speech-to-text endpoints -------------- */
+
+typedef struct srv_embedders srv_embedders;
+typedef struct srv_whispers srv_whispers;
+/* The tables of loaded embedding / speech models (NULL on out-of-memory); close unloads. */
+srv_embedders *semb_open(void);
+void semb_close(srv_embedders *t);
+srv_whispers *swsp_open(void);
+void swsp_close(srv_whispers *t);
+/* The file for the model a media request names: file (a --embed / --whisper flag) when
+ * name is absent or "", is file's name without ext, or equals alias; otherwise
+ * models_dir/NAME+ext when NAME is a plain file name and that file exists. */
+bool srv_media_path(const srv *s, const char *name, const char *file, const char *alias,
+                    const char *ext, char *out, size_t cap);
+
+void oai_embeddings(srv *s, http_req *r);
+void oll_embed(srv *s, http_req *r);
+void oll_embeddings(srv *s, http_req *r);
+void oai_transcriptions(srv *s, http_req *r);
+void oai_translations(srv *s, http_req *r);
 
 extern const char web_index_html[];
 
