@@ -1,8 +1,9 @@
 /*
  * Tests for knowledge/hnsw.c: the exact scan against a plain full sort of all similarities
  * (a second, simpler algorithm), and the HNSW graph's recall@10 against the exact scan on
- * random unit vectors (>= 0.98, the issue's bar), plus edge cases: k > n, an empty set,
- * one vector, bad parameters.
+ * random unit vectors (>= 0.98, the issue's bar) walking float and Q8_0 vectors, built on
+ * one thread and on several, plus edge cases: k > n, an empty set, one vector, bad
+ * parameters. The 100,000-vector measurement is bench/bench_hnsw.c, not a test.
  */
 #include "test.h"
 
@@ -78,34 +79,57 @@ TEST(hnsw_exact_matches_full_sort)
     mem_free(q);
 }
 
-TEST(hnsw_recall_against_exact)
+/* Fails the test if recall@10 of the graph against the exact scan over 100 random queries
+ * is under 0.98; also checks that the graph's similarities are the exact ones (the Q8_0
+ * walk is re-scored) and in order. */
+static void check_recall(size_t n, int dim, const kn_hnsw_params *p, int ef)
 {
-    rng_state = 42;
-    size_t n = 4000, nq = 100;
-    int dim = 48, k = 10;
+    size_t nq = 100;
+    int k = 10, found = 0;
     float *v = random_units(n, dim), *q = random_units(nq, dim);
-    kn_hnsw_params p = kn_hnsw_default_params();
     kn_hnsw *h;
-    REQUIRE(kn_hnsw_build(&h, v, n, dim, &p, NULL) == HEARTH_OK);
+    REQUIRE(kn_hnsw_build(&h, v, n, dim, p, NULL) == HEARTH_OK);
     CHECK(kn_hnsw_bytes(h) > n * 4);
-    int found = 0;
     for (size_t i = 0; i < nq; i++) {
         uint32_t ei[10], hi[10];
         float es[10], hs[10];
         REQUIRE(kn_exact_search(v, n, dim, q + i * dim, k, ei, es) == k);
-        REQUIRE(kn_hnsw_search(h, q + i * dim, k, 128, hi, hs) == k);
-        for (int a = 0; a < k; a++)
+        REQUIRE(kn_hnsw_search(h, q + i * dim, k, ef, hi, hs) == k);
+        for (int a = 0; a < k; a++) {
             for (int b = 0; b < k; b++)
                 found += ei[a] == hi[b];
-        for (int a = 1; a < k; a++)
-            CHECK(hs[a] <= hs[a - 1]);
+            double s = 0;
+            for (int d = 0; d < dim; d++)
+                s += (double)q[i * dim + d] * v[(size_t)hi[a] * dim + d];
+            CHECK_NEAR(hs[a], s, 1e-5);
+            if (a > 0)
+                CHECK(hs[a] <= hs[a - 1]);
+        }
     }
-    double recall = (double)found / (nq * k);
-    if (recall < 0.98)
-        test_fail(__FILE__, __LINE__, "recall@10 %.3f < 0.98", recall);
     kn_hnsw_free(h);
     mem_free(v);
     mem_free(q);
+    double recall = (double)found / (nq * k);
+    if (recall < 0.98)
+        test_fail(__FILE__, __LINE__, "recall@10 %.3f < 0.98 (n %zu, dim %d, %d threads)",
+                  recall, n, dim, p->n_threads);
+}
+
+/* dim 48 is no multiple of 32: the graph walks the float vectors */
+TEST(hnsw_recall_float_walk)
+{
+    rng_state = 42;
+    kn_hnsw_params p = kn_hnsw_default_params();
+    check_recall(4000, 48, &p, 128);
+}
+
+/* dim 64: the graph walks Q8_0 copies, built on one thread and on several */
+TEST(hnsw_recall_q8_walk)
+{
+    rng_state = 43;
+    kn_hnsw_params p = kn_hnsw_default_params();
+    for (p.n_threads = 1; p.n_threads <= 4; p.n_threads += 3)
+        check_recall(3000, 64, &p, 160);
 }
 
 TEST(hnsw_edge_cases)
