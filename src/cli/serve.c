@@ -12,14 +12,17 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "base/mem.h"
 #include "cli/genopts.h"
+#include "hub/registry.h"
 #include "server/server.h"
 #include "tensor/types.h"
 
 static const char usage[] =
-    "usage: hearth serve (--model FILE.gguf | --models DIR | --embed FILE | --whisper FILE)\n"
+    "usage: hearth serve [--model FILE.gguf | --models DIR | --embed FILE | --whisper FILE]\n"
     "                    [options]\n"
     "Serve the OpenAI API (/v1/...), the Ollama API (/api/...) and a web chat (/).\n"
+    "With no model, offers the default model (as `hearth chat` does; --yes accepts).\n"
     "  --host ADDR           address to listen on (default 127.0.0.1)\n"
     "  --port N              port (default 11435; 0 picks a free one)\n"
     "  --model FILE          serve this model (named after the file)\n"
@@ -41,7 +44,8 @@ static const char usage[] =
     "                        negative: never)\n"
     "  --max-body BYTES      largest request body (default 8 MiB)\n"
     "  --log-prompts         include request bodies in the access log\n"
-    "  --quiet               no access log\n";
+    "  --quiet               no access log\n"
+    "  --yes                 with no model: fetch the default model without asking\n";
 
 static void log_line(void *user, const char *line)
 {
@@ -147,14 +151,30 @@ int cmd_serve(int argc, char **argv)
 {
     srv_config c = srv_default_config();
     int n_allow = 0;
-    bool quiet = false;
+    bool quiet = false, yes = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage, stdout);
             return 0;
         }
-        if (!option(&c, argc, argv, &i, &n_allow, &quiet))
+        if (!strcmp(argv[i], "--yes"))
+            yes = true;
+        else if (!option(&c, argc, argv, &i, &n_allow, &quiet))
             return 2;
+    }
+    /* no model at all: the same default-model offer as `hearth chat` */
+    char *default_name = NULL, *default_path = NULL;
+    if (!c.model_file && !c.models_dir && !c.embed_file && !c.whisper_file) {
+        int rc = cli_default_model("serve", yes, &default_name);
+        hearth_error err;
+        if (rc)
+            return rc;
+        if (hub_resolve_model(default_name, &default_path, &err) != HEARTH_OK) {
+            fprintf(stderr, "hearth serve: %s\n", err.msg);
+            mem_free(default_name);
+            return 1;
+        }
+        c.model_file = default_path;
     }
     if (!c.api_key && getenv("HEARTH_API_KEY") && *getenv("HEARTH_API_KEY"))
         c.api_key = getenv("HEARTH_API_KEY");
@@ -170,6 +190,8 @@ int cmd_serve(int argc, char **argv)
     hearth_error err;
     if (srv_start(&s, &c, &err) != HEARTH_OK) {
         fprintf(stderr, "hearth serve: %s\n", err.msg);
+        mem_free(default_name);
+        mem_free(default_path);
         return 1;
     }
     fprintf(stderr, "hearth serve: listening on http://%s%s%s:%d/%s\n",
@@ -179,5 +201,7 @@ int cmd_serve(int argc, char **argv)
     sigwait(&sigs, &sig);
     fprintf(stderr, "hearth serve: %s, stopping\n", sig == SIGINT ? "interrupted" : "terminated");
     srv_stop(s);
+    mem_free(default_name);
+    mem_free(default_path);
     return 0;
 }

@@ -420,6 +420,12 @@ TEST(pull_default_model_offer)
     snprintf(cmd, sizeof cmd, "%s run -p Hello -n 2 </dev/null", test_bin());
     CHECK_EQ(test_run(cmd, out, sizeof out), 0);
     CHECK(!strstr(out, "pulled"));
+    /* serve with no model serves the remembered default (timeout stops it with SIGTERM) */
+    snprintf(cmd, sizeof cmd, "timeout -s TERM 4 %s serve --port 0 --quiet </dev/null",
+             test_bin());
+    test_run(cmd, out, sizeof out);
+    CHECK_CONTAINS(out, "listening on http://127.0.0.1:");
+    CHECK_CONTAINS(out, "stopping");
     mock_stop(&m);
     reg_free(r);
 
