@@ -290,33 +290,6 @@ static hearth_status pdf_text(const char *prog, const char *path, size_t max, ch
 
 /* ---- walking ---------------------------------------------------------------------------- */
 
-static hearth_status walk(const char *path, strlist *files, int depth, hearth_error *err)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0)
-        return HEARTH_OK; /* vanished */
-    if (S_ISREG(sb.st_mode))
-        return strlist_push(files, path) ? HEARTH_OK
-                                         : err_set(err, HEARTH_ERR_NOMEM, "out of memory");
-    if (!S_ISDIR(sb.st_mode) || depth > 64)
-        return HEARTH_OK;
-    DIR *d = opendir(path);
-    if (!d)
-        return HEARTH_OK; /* unreadable folder: nothing to index in it */
-    hearth_status st = HEARTH_OK;
-    struct dirent *de;
-    char sub[PATH_MAX];
-    while (!st && (de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        if ((size_t)snprintf(sub, sizeof sub, "%s/%s", path, de->d_name) >= sizeof sub)
-            continue;
-        st = walk(sub, files, depth + 1, err);
-    }
-    closedir(d);
-    return st;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -360,6 +333,50 @@ static void warn(run *r, const char *fmt, ...)
     va_end(ap);
     r->p->warn(r->p->user, msg);
 }
+
+/* Collect the regular files under path. Symbolic links are not followed (an index must not
+ * wander out of the folders it was given); they and unreadable folders are reported. */
+static hearth_status walk(run *r, const char *path, strlist *files, int depth,
+                          hearth_error *err)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return HEARTH_OK; /* vanished */
+    if (S_ISREG(sb.st_mode))
+        return strlist_push(files, path) ? HEARTH_OK
+                                         : err_set(err, HEARTH_ERR_NOMEM, "out of memory");
+    if (S_ISLNK(sb.st_mode)) {
+        warn(r, "%s: skipped, a symbolic link (links are not followed)", path);
+        return HEARTH_OK;
+    }
+    if (!S_ISDIR(sb.st_mode))
+        return HEARTH_OK;
+    if (depth > 64) {
+        warn(r, "%s: skipped, folders nested more than 64 deep", path);
+        return HEARTH_OK;
+    }
+    DIR *d = opendir(path);
+    if (!d) {
+        warn(r, "%s: skipped, cannot read the folder: %s", path, strerror(errno));
+        return HEARTH_OK;
+    }
+    hearth_status st = HEARTH_OK;
+    struct dirent *de;
+    char sub[PATH_MAX];
+    while (!st && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        if ((size_t)snprintf(sub, sizeof sub, "%s/%s", path, de->d_name) >= sizeof sub) {
+            warn(r, "%s/%s: skipped, path too long", path, de->d_name);
+            continue;
+        }
+        st = walk(r, sub, files, depth + 1, err);
+    }
+    closedir(d);
+    return st;
+}
+
+
 
 static void pending_free(pending *d)
 {
@@ -581,7 +598,7 @@ hearth_status kn_ingest(kn_store *s, emb_model *e, const char *const *roots, int
         else if (!strlist_push(&abs, real))
             st = err_set(err, HEARTH_ERR_NOMEM, "out of memory");
         else
-            st = walk(real, &files, 0, err);
+            st = walk(&r, real, &files, 0, err);
     }
     if (!st && files.n)
         qsort(files.v, files.n, sizeof *files.v, cmp_str);
