@@ -14,7 +14,8 @@
  *
  * Weights point into the mapped GGUF file and are used in place (with
  * dequantize_all they are expanded to F32 once, at load, for float-math checks). All
- * activation buffers are allocated by llm_ctx_new for the largest batch; llm_decode
+ * activation buffers are allocated by llm_ctx_new for the largest chunk of a batch
+ * (LLM_CHUNK tokens: longer batches go through the layers a chunk at a time); llm_decode
  * allocates nothing.
  */
 #include "models/llama.h"
@@ -84,6 +85,7 @@ struct llm_ctx {
     void *qtmp;    /* (threads, hd) a query head in the K cache's dot type */
     void *scratch; /* quantized activations for matmul */
     float *rope_cs; /* (n_rot) cos/sin pairs of one position */
+    int32_t *seq_last; /* (n_seq) last position seen per sequence while checking a batch */
 };
 
 llm_model_params llm_model_default_params(void)
@@ -383,6 +385,19 @@ void llm_model_free(llm_model *m)
 
 /* ---- context ---------------------------------------------------------------------------- */
 
+/* A batch longer than this is run through the layers this many tokens at a time, so the
+ * activation buffers (about 60 KB per token for a 1B model) stay a few percent of the
+ * weights: a 512-token prompt on a Llama-3.2-1B-shaped Q4_0 model peaked at 112 % of
+ * weights + KV cache with whole batches, 108 % with chunks of 256 (106 % with 128), at the
+ * same prompt speed (CPU time within 2 %; chunks of 128 cost 3 % more, the weight panels
+ * being decoded once per chunk). */
+#define LLM_CHUNK 256
+
+static int chunk_rows(int n_batch)
+{
+    return n_batch < LLM_CHUNK ? n_batch : LLM_CHUNK;
+}
+
 static size_t max_scratch(const llm_model *m, int batch)
 {
     const llm_hparams *hp = &m->hp;
@@ -430,7 +445,7 @@ hearth_status llm_ctx_new(llm_ctx **out, const llm_model *m, llm_ctx_params p,
     c->pool = tq_pool_new(p.n_threads);
     int nth = c->pool ? tq_pool_size(c->pool) : 1;
 
-    size_t B = (size_t)p.n_batch, D = hp->n_embd;
+    size_t B = (size_t)chunk_rows(p.n_batch), D = hp->n_embd;
     size_t Q = (size_t)hp->n_head * hp->head_dim, KV = (size_t)hp->n_head_kv * hp->head_dim;
     c->kv_row = tq_row_size(p.kv_type, (int64_t)KV);
     c->kv_head = tq_row_size(p.kv_type, hp->head_dim);
@@ -451,11 +466,12 @@ hearth_status llm_ctx_new(llm_ctx **out, const llm_model *m, llm_ctx_params p,
     c->att = mem_calloc((size_t)nth * c->att_stride, sizeof(float));
     c->vtmp = mem_calloc((size_t)nth * hp->head_dim, sizeof(float));
     c->qtmp = mem_calloc((size_t)nth * hp->head_dim, sizeof(float));
-    c->scratch = mem_alloc_aligned(max_scratch(m, p.n_batch), 64);
+    c->scratch = mem_alloc_aligned(max_scratch(m, (int)B), 64);
     c->rope_cs = mem_calloc((size_t)hp->n_rot, sizeof(float));
+    c->seq_last = mem_calloc((size_t)p.n_seq, sizeof(int32_t));
     if (!c->pool || !c->k_cache || !c->v_cache || !c->x || !c->xb || !c->xb2 || !c->q ||
         !c->k || !c->v || !c->hb || !c->hb2 || !c->att || !c->vtmp || !c->qtmp || !c->scratch ||
-        !c->rope_cs) {
+        !c->rope_cs || !c->seq_last) {
         llm_ctx_free(c);
         return err_set(err, HEARTH_ERR_NOMEM, "out of memory allocating a context of %d "
                        "positions (KV cache %.1f MiB)", p.n_ctx,
@@ -485,6 +501,7 @@ void llm_ctx_free(llm_ctx *c)
     mem_free(c->qtmp);
     mem_free_aligned(c->scratch);
     mem_free(c->rope_cs);
+    mem_free(c->seq_last);
     mem_free(c);
 }
 
@@ -636,18 +653,31 @@ static hearth_status check_batch(llm_ctx *c, int n, const int32_t *tokens, const
             return err_set(err, HEARTH_ERR_RANGE, "sequence %d does not exist (0..%d)", seq[b],
                            c->p.n_seq - 1);
     }
+    if (n <= LLM_CHUNK)
+        return HEARTH_OK;
+    /* A chunk attends to the cache as the chunks before it left it, so a sequence's tokens
+     * must come in increasing position order. */
+    for (int s = 0; s < c->p.n_seq; s++)
+        c->seq_last[s] = -1;
+    for (int b = 0; b < n; b++) {
+        int s = seq ? seq[b] : 0;
+        if (pos[b] <= c->seq_last[s])
+            return err_set(err, HEARTH_ERR_RANGE, "a batch of more than %d tokens must give "
+                           "each sequence's positions in increasing order (sequence %d: %d "
+                           "after %d)", LLM_CHUNK, s, pos[b], c->seq_last[s]);
+        c->seq_last[s] = pos[b];
+    }
     return HEARTH_OK;
 }
 
-/* The forward pass; `out` receives logits, or with `hidden` the final-normed hidden states
- * (n_embd floats per wanted row), which is what embedding models pool. */
-static hearth_status forward(llm_ctx *c, int n, const int32_t *tokens, const int32_t *pos,
-                             const int32_t *seq, const uint8_t *want, float *out, bool hidden,
-                             hearth_error *err)
+/* The forward pass of at most LLM_CHUNK tokens; `out` receives logits, or with `hidden` the
+ * final-normed hidden states (n_embd floats per wanted row), which is what embedding models
+ * pool. With want NULL only the batch's last token is wanted: the chunk's last one if
+ * `last` is set. Returns the number of rows written. */
+static int forward_chunk(llm_ctx *c, int n, const int32_t *tokens, const int32_t *pos,
+                         const int32_t *seq, const uint8_t *want, bool last, float *out,
+                         bool hidden)
 {
-    hearth_status st = check_batch(c, n, tokens, pos, seq, err);
-    if (st)
-        return st;
     const llm_model *m = c->m;
     const llm_hparams *hp = &m->hp;
     int D = hp->n_embd, Q = hp->n_head * hp->head_dim, KV = hp->n_head_kv * hp->head_dim;
@@ -689,11 +719,28 @@ static hearth_status forward(llm_ctx *c, int n, const int32_t *tokens, const int
     int n_out = 0;
     float *rows = hidden ? out : c->xb;
     for (int b = 0; b < n; b++)
-        if (want ? want[b] : b == n - 1)
+        if (want ? want[b] : last && b == n - 1)
             tq_rmsnorm(rows + (size_t)n_out++ * D, c->x + (size_t)b * D, m->output_norm, D,
                        hp->norm_eps);
     if (n_out && !hidden)
         matmul(c, out, &m->output, c->xb, n_out);
+    return n_out;
+}
+
+static hearth_status forward(llm_ctx *c, int n, const int32_t *tokens, const int32_t *pos,
+                             const int32_t *seq, const uint8_t *want, float *out, bool hidden,
+                             hearth_error *err)
+{
+    hearth_status st = check_batch(c, n, tokens, pos, seq, err);
+    if (st)
+        return st;
+    size_t out_row = (size_t)(hidden ? c->m->hp.n_embd : c->m->hp.n_vocab);
+    for (int i = 0; i < n; i += LLM_CHUNK) {
+        int k = n - i < LLM_CHUNK ? n - i : LLM_CHUNK;
+        int rows = forward_chunk(c, k, tokens + i, pos + i, seq ? seq + i : NULL,
+                                 want ? want + i : NULL, i + k == n, out, hidden);
+        out += (size_t)rows * out_row;
+    }
     return HEARTH_OK;
 }
 

@@ -16,6 +16,7 @@
 #ifndef HEARTH_TENSOR_KERNELS_H
 #define HEARTH_TENSOR_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tensor/kernels/attn.h"
@@ -27,10 +28,17 @@
 typedef void (*tq_vec_dot_fn)(int n, float *s, const void *x, const void *y);
 /* Convert n floats into a row of an activation type (F32 copy, Q8_0, Q8_K). */
 typedef void (*tq_from_float_fn)(const float *x, void *y, int64_t n);
+/* s[r] = dot(row r of x, y) for r < nr, the rows x_stride bytes apart: one activation row
+ * against several weight rows, so the work that depends only on the activations (arranging,
+ * offsets, scales) is done once for all of them. */
+typedef void (*tq_vec_dot_rows_fn)(int n, float *s, const void *x, size_t x_stride,
+                                   const void *y, int nr);
 
 typedef struct tq_kernels {
     const char *name;                              /* "ref", "avx2", "avx512" */
     tq_vec_dot_fn vec_dot[TQ_TYPE_COUNT];          /* indexed by weight type */
+    /* Several rows per call, where a set has such a kernel (NULL: one vec_dot per row). */
+    tq_vec_dot_rows_fn vec_dot_rows[TQ_TYPE_COUNT];
     tq_from_float_fn from_float[TQ_TYPE_COUNT];    /* indexed by activation type */
     /* Matrix-matrix products for batches (kernels/gemm.h), for the weight types with
      * tq_gemm_block_size > 0; NULL in a set without a GEMM kernel of its own (matmul then

@@ -8,7 +8,9 @@
  *     large batches are split across threads by blocks; a single row is converted by the
  *     caller, where a pool round trip would cost more than the work.
  *  2. Output rows are cut into chunks that threads claim from a shared counter, so a thread
- *     slowed by another process on its core does not hold everyone up. For a batch, each
+ *     slowed by another process on its core does not hold everyone up. Where the kernel set
+ *     has a multi-row kernel for the type, a chunk's rows go to it in one call per
+ *     activation row, so the activation-side work is shared by them. For a batch, each
  *     chunk of weight rows is sized to stay in the core's cache while every activation row
  *     passes over it: the weights, the dominant traffic, are then read from memory once per
  *     product rather than once per batch row.
@@ -56,6 +58,7 @@ typedef struct convert_job {
 /* One weight matrix of a dot job; its chunks are numbered from first_chunk on. */
 typedef struct dot_part {
     tq_vec_dot_fn dot;
+    tq_vec_dot_rows_fn dot_rows; /* NULL where the kernel set has none for the type */
     float *y;
     const char *W;
     size_t w_row;       /* bytes per weight row */
@@ -137,6 +140,10 @@ static void dot_chunk(const dot_job *j, int c)
     for (int b = 0; b < j->batch; b++) {
         const char *xb = j->xa + (size_t)b * j->x_row;
         float *yb = p->y + (size_t)b * p->rows;
+        if (p->dot_rows) {
+            p->dot_rows(j->cols, &yb[r0], p->W + (size_t)r0 * p->w_row, p->w_row, xb, r1 - r0);
+            continue;
+        }
         for (int r = r0; r < r1; r++)
             p->dot(j->cols, &yb[r], p->W + (size_t)r * p->w_row, xb);
     }
@@ -257,9 +264,10 @@ static void matmul_dot(tq_pool *pool, const tq_kernels *k, const tq_matmul_item 
     j.xa = convert(pool, k, tq_vec_dot_type(items[0].type), cols, x, batch, scratch, &j.x_row);
     for (int i = 0; i < n; i++) {
         dot_part *p = &j.part[i];
-        *p = (dot_part){ .dot = k->vec_dot[items[i].type], .y = items[i].y, .W = items[i].W,
-                         .w_row = tq_row_size(items[i].type, cols), .rows = items[i].rows,
-                         .first_chunk = j.n_chunks };
+        int t = items[i].type;
+        *p = (dot_part){ .dot = k->vec_dot[t], .dot_rows = k->vec_dot_rows[t],
+                         .y = items[i].y, .W = items[i].W, .w_row = tq_row_size(t, cols),
+                         .rows = items[i].rows, .first_chunk = j.n_chunks };
         p->chunk_rows = pick_chunk_rows(p->rows, batch, p->w_row, nth);
         j.n_chunks += (p->rows + p->chunk_rows - 1) / p->chunk_rows;
     }

@@ -509,3 +509,56 @@ TEST(kernels_f32_from_float_copies)
         CHECK(memcmp(x, y, sizeof x) == 0);
     }
 }
+
+/* Multi-row kernels against the reference, one row at a time: five rows (exactly the
+ * allocation, so ASan sees a read past the last one), block counts with and without a
+ * remainder after groups of eight, and a row longer than a kernel's activation buffer. */
+TEST(kernels_vec_dot_rows_vs_ref)
+{
+    static const int blocks[] = { 7, 33, 520 };
+    const int nr = 5, nmax = 520 * 32;
+    const tq_kernels *sets[3];
+    int ns = kernel_sets(sets), checked = 0;
+    float *yf = mem_alloc(nmax * sizeof(float)), *xd = mem_alloc(nmax * sizeof(float));
+    float *yd = mem_alloc(nmax * sizeof(float));
+    void *y = mem_alloc(tq_row_size(TQ_Q8_0, nmax));
+    REQUIRE(yf && xd && yd && y);
+    rng = 11;
+    for (int t = 0; t < TQ_TYPE_COUNT; t++) {
+        for (int si = 1; si < ns; si++) {
+            if (!sets[si]->vec_dot_rows[t])
+                continue;
+            REQUIRE(tq_vec_dot_type(t) == TQ_Q8_0);
+            for (size_t bi = 0; bi < sizeof blocks / sizeof blocks[0]; bi++) {
+                int n = blocks[bi] * 32;
+                size_t rs = tq_row_size(t, n);
+                uint8_t *x = mem_alloc(rs * nr);
+                REQUIRE(x);
+                for (int r = 0; r < nr; r++)
+                    random_quant_row(t, x + rs * r, blocks[bi]);
+                fill_floats(yf, n);
+                tq_kernels_ref()->from_float[TQ_Q8_0](yf, y, n);
+                tq_dequantize(TQ_Q8_0, y, yd, n);
+                float got[5];
+                sets[si]->vec_dot_rows[t](n, got, x, rs, y, nr);
+                for (int r = 0; r < nr; r++) {
+                    float want;
+                    tq_kernels_ref()->vec_dot[t](n, &want, x + rs * r, y);
+                    tq_dequantize(t, x + rs * r, xd, n);
+                    double abs_sum;
+                    dot_double(xd, yd, n, &abs_sum);
+                    check_close("rows vs ref", sets[si]->name, t, n, got[r], want,
+                                4e-7 * abs_sum, __LINE__);
+                }
+                checked++;
+                mem_free(x);
+            }
+        }
+    }
+    if (!checked)
+        printf("  skipped: no kernel set on this CPU has a multi-row kernel\n");
+    mem_free(yf);
+    mem_free(xd);
+    mem_free(yd);
+    mem_free(y);
+}

@@ -347,3 +347,44 @@ TEST(llama_q8_0_kv_cache)
     llm_model_free(m);
     gguf_close(g);
 }
+
+/* A batch longer than the context's activation chunk (256 tokens) is run a chunk at a
+ * time: its logits must equal those of the same tokens sent as smaller batches. */
+TEST(llama_long_batch_equals_small_batches)
+{
+    hearth_error err;
+    gguf_file *g;
+    llm_model *m;
+    llm_ctx *c = NULL;
+    REQUIRE(gguf_open(&g, TESTDATA "/models/tiny-llama-spm-q8_0.gguf", &err) == HEARTH_OK);
+    REQUIRE(llm_model_load(&m, g, llm_model_default_params(), &err) == HEARTH_OK);
+    llm_ctx_params cp = llm_ctx_default_params();
+    cp.n_ctx = 512;
+    cp.n_batch = 512;
+    cp.n_threads = 2;
+    REQUIRE(llm_ctx_new(&c, m, cp, &err) == HEARTH_OK);
+    enum { N = 300 };
+    int V = llm_model_hparams(m)->n_vocab;
+    float *a = mem_alloc((size_t)V * N * sizeof(float)), *b = mem_alloc((size_t)V * N * sizeof(float));
+    int32_t tok[N], pos[N];
+    uint8_t want[N];
+    for (int i = 0; i < N; i++) {
+        tok[i] = (i * 7919 + 11) % V;
+        pos[i] = i;
+        want[i] = 1;
+    }
+    REQUIRE(a && b);
+    CHECK(llm_decode(c, N, tok, pos, NULL, want, a, &err) == HEARTH_OK);
+    for (int i = 0; i < N; i += 100)
+        CHECK(llm_decode(c, 100, tok + i, pos + i, NULL, want, b + (size_t)i * V, &err) ==
+              HEARTH_OK);
+    double worst = 0;
+    for (size_t k = 0; k < (size_t)V * N; k++)
+        worst = fmax(worst, fabs(a[k] - b[k]));
+    CHECK(worst == 0);
+    mem_free(a);
+    mem_free(b);
+    llm_ctx_free(c);
+    llm_model_free(m);
+    gguf_close(g);
+}

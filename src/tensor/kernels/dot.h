@@ -16,6 +16,7 @@
 #ifndef HEARTH_TENSOR_KERNELS_DOT_H
 #define HEARTH_TENSOR_KERNELS_DOT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define TQ_DOT_FN(name) void name(int n, float *s, const void *x, const void *y)
@@ -53,6 +54,8 @@ TQ_DOT_FN(tq_vec_dot_q5_0_q8_0_avx512);
 TQ_DOT_FN(tq_vec_dot_q5_1_q8_0_avx512);
 TQ_DOT_FN(tq_vec_dot_q8_0_q8_0_avx512);
 TQ_FROM_FLOAT_FN(tq_from_float_q8_0_avx512);
+void tq_vec_dot_rows_q4_0_q8_0_avx512(int n, float *s, const void *x, size_t x_stride,
+                                      const void *y, int nr);
 TQ_FROM_FLOAT_FN(tq_from_float_q8_K_avx512);
 
 /* ---- K-quants × Q8_K (kquant_ref.c, kquant_avx2.c, kquant_avx512.c) -------------------- */
