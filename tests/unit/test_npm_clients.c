@@ -24,6 +24,7 @@
 #include "formats/gguf.h"
 #include "server/server_int.h"
 #include "test.h"
+#include "templates_qwen25.h"
 
 #define NMODEL TESTDATA "/models/tiny-qwen2-bpe-q8_0.gguf"
 #define NMODEL_NAME "tiny-qwen2-bpe-q8_0"
@@ -201,69 +202,6 @@ TEST(npm_openai_responses_text)
 
 /* ---- tools ----------------------------------------------------------------------------- */
 
-/* Qwen2.5-Instruct's published chat template (the text test_templates.c checks). */
-static const char qwen25_template[] =
-    "{%- if tools %}\n"
-    "    {{- '<|im_start|>system\\n' }}\n"
-    "    {%- if messages[0]['role'] == 'system' %}\n"
-    "        {{- messages[0]['content'] }}\n"
-    "    {%- else %}\n"
-    "        {{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}\n"
-    "    {%- endif %}\n"
-    "    {{- \"\\n\\n# Tools\\n\\nYou may call one or more functions to assist with the user query.\\"
-    "n\\nYou are provided with function signatures within <tools></tools> XML tags:\\n<tools>\" }}"
-    "\n"
-    "    {%- for tool in tools %}\n"
-    "        {{- \"\\n\" }}\n"
-    "        {{- tool | tojson }}\n"
-    "    {%- endfor %}\n"
-    "    {{- \"\\n</tools>\\n\\nFor each function call, return a json object with function name and"
-    " arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{{\\\"name\\\": <function-na"
-    "me>, \\\"arguments\\\": <args-json-object>}}\\n</tool_call><|im_end|>\\n\" }}\n"
-    "{%- else %}\n"
-    "    {%- if messages[0]['role'] == 'system' %}\n"
-    "        {{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}\n"
-    "    {%- else %}\n"
-    "        {{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful"
-    " assistant.<|im_end|>\\n' }}\n"
-    "    {%- endif %}\n"
-    "{%- endif %}\n"
-    "{%- for message in messages %}\n"
-    "    {%- if (message.role == \"user\") or (message.role == \"system\" and not loop.first) or (m"
-    "essage.role == \"assistant\" and not message.tool_calls) %}\n"
-    "        {{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }"
-    "}\n"
-    "    {%- elif message.role == \"assistant\" %}\n"
-    "        {{- '<|im_start|>' + message.role }}\n"
-    "        {%- if message.content %}\n"
-    "            {{- '\\n' + message.content }}\n"
-    "        {%- endif %}\n"
-    "        {%- for tool_call in message.tool_calls %}\n"
-    "            {%- if tool_call.function is defined %}\n"
-    "                {%- set tool_call = tool_call.function %}\n"
-    "            {%- endif %}\n"
-    "            {{- '\\n<tool_call>\\n{\"name\": \"' }}\n"
-    "            {{- tool_call.name }}\n"
-    "            {{- '\", \"arguments\": ' }}\n"
-    "            {{- tool_call.arguments | tojson }}\n"
-    "            {{- '}\\n</tool_call>' }}\n"
-    "        {%- endfor %}\n"
-    "        {{- '<|im_end|>\\n' }}\n"
-    "    {%- elif message.role == \"tool\" %}\n"
-    "        {%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != \"tool\") %}\n"
-    "            {{- '<|im_start|>user' }}\n"
-    "        {%- endif %}\n"
-    "        {{- '\\n<tool_response>\\n' }}\n"
-    "        {{- message.content }}\n"
-    "        {{- '\\n</tool_response>' }}\n"
-    "        {%- if loop.last or (messages[loop.index0 + 1].role != \"tool\") %}\n"
-    "            {{- '<|im_end|>\\n' }}\n"
-    "        {%- endif %}\n"
-    "    {%- endif %}\n"
-    "{%- endfor %}\n"
-    "{%- if add_generation_prompt %}\n"
-    "    {{- '<|im_start|>assistant\\n' }}\n"
-    "{%- endif %}";
 
 /* What that template renders for openai_tools.mjs's final turn (written out by hand:
  * default system text, the two tools as tojson writes them, the assistant's call and the
@@ -303,7 +241,7 @@ static bool write_tools_model(const char *path)
     for (uint64_t i = 0; ok && i < f->n_kv; i++)
         if (strcmp(f->kv[i].key.s, "tokenizer.chat_template") != 0)
             ok = gguf_set_value(w, f->kv[i].key.s, &f->kv[i].val) == HEARTH_OK;
-    ok = ok && gguf_set_str(w, "tokenizer.chat_template", qwen25_template) == HEARTH_OK;
+    ok = ok && gguf_set_str(w, "tokenizer.chat_template", QWEN25) == HEARTH_OK;
     for (uint64_t i = 0; ok && i < f->n_tensors; i++) {
         const gguf_tensor *t = &f->tensors[i];
         ok = gguf_add_tensor_ref(w, t->name.s, t->type, t->n_dims, t->ne, t->data,
