@@ -770,6 +770,13 @@ TEST(server_structured_output)
     CHECK_EQ(http(port, "/api/generate", "{\"prompt\":\"Hi\",\"format\":{\"type\":\"integer\","
                   "\"minimum\":3}}", NULL, r), 400);
     CHECK_CONTAINS(r->body, "minimum");
+    /* a schema nothing can satisfy is refused up front, naming the conflict */
+    memset(r, 0, sizeof *r);
+    CHECK_EQ(http(port, "/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":"
+                  "\"Hi\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+                  "{\"name\":\"a\",\"schema\":{\"type\":\"array\",\"minItems\":3,"
+                  "\"maxItems\":1}}}}", NULL, r), 400);
+    CHECK_CONTAINS(r->body, "minItems 3 is above maxItems 1");
     mem_free(r);
     srv_stop(s);
 }
