@@ -7,7 +7,8 @@
  * (400 with a message naming the field); fields we do not know are ignored, as OpenAI's
  * own clients add new ones often. Sampling defaults are OpenAI's (temperature 1, no
  * top-k or min-p), not the command line's. response_format json_object / json_schema
- * constrains the output with a grammar (json_schema.h).
+ * constrains the output with a grammar (json_schema.h); a "grammar" field (GBNF text, as
+ * llama.cpp's server accepts) constrains it directly.
  *
  * Tools (tools.h): the tool definitions go to the chat template, the output is
  * constrained and parsed per model family, and calls come back as message.tool_calls
@@ -207,6 +208,20 @@ static bool parse_common(oai_req *q, hearth_error *err)
     if (!srv_output_grammar(cJSON_GetObjectItemCaseSensitive(j, "response_format"), false,
                             &q->grammar, err))
         return false;
+    /* "grammar": GBNF text, the extension llama.cpp's server offers for power users */
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(j, "grammar");
+    if (g && !cJSON_IsNull(g)) {
+        if (!cJSON_IsString(g) || !*g->valuestring) {
+            err_set(err, HEARTH_ERR_INVALID, "'grammar' must be a non-empty GBNF string");
+            return false;
+        }
+        if (q->grammar) {
+            err_set(err, HEARTH_ERR_INVALID, "give 'grammar' or 'response_format', not both");
+            return false;
+        }
+        if (grm_parse(&q->grammar, g->valuestring, strlen(g->valuestring), "grammar", err))
+            return false;
+    }
     q->gp.grammar = q->grammar;
     /* the alternatives come from the same top list that gives the chosen token's rank */
     q->gp.n_probs = q->n_logprobs < 0 ? 0 : q->n_logprobs > 0 ? q->n_logprobs : 1;

@@ -777,6 +777,19 @@ TEST(server_structured_output)
                   "{\"name\":\"a\",\"schema\":{\"type\":\"array\",\"minItems\":3,"
                   "\"maxItems\":1}}}}", NULL, r), 400);
     CHECK_CONTAINS(r->body, "minItems 3 is above maxItems 1");
+    /* a GBNF grammar: obeyed when valid, a 400 with the position when not */
+    memset(r, 0, sizeof *r);
+    CHECK_EQ(http(port, "/v1/completions", "{\"prompt\":\"Hi\",\"max_tokens\":20,\"temperature\":1,"
+                  "\"grammar\":\"root ::= (\\\"yes\\\" | \\\"no\\\")\"}", NULL, r), 200);
+    cJSON *g = cJSON_Parse(r->body);
+    const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItem(g, "choices"), 0);
+    const char *gtext = ch ? cJSON_GetStringValue(cJSON_GetObjectItem(ch, "text")) : NULL;
+    CHECK(gtext && (!strcmp(gtext, "yes") || !strcmp(gtext, "no")));
+    cJSON_Delete(g);
+    memset(r, 0, sizeof *r);
+    CHECK_EQ(http(port, "/v1/completions", "{\"prompt\":\"Hi\",\"grammar\":\"root ::= [a-\"}",
+                  NULL, r), 400);
+    CHECK_CONTAINS(r->body, "grammar:1:");
     mem_free(r);
     srv_stop(s);
 }
