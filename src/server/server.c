@@ -329,6 +329,10 @@ static int dispatch(srv *s, http_req *r)
         srv_send_json(r, 401, o, hdr);
         return found ? (int)(found - routes) : SRV_N_ROUTES;
     }
+    if (!found && strncmp(r->path, "/v1/knowledge/", 14) == 0) {
+        srv_knowledge(s, r);
+        return SRV_N_ROUTES;
+    }
     if (!found) {
         oai_error(r, path_known ? 405 : 404, path_known ? "method not allowed" : "not found");
         return SRV_N_ROUTES;

@@ -143,6 +143,8 @@ void oai_chat(srv *s, http_req *r);
 void oai_completions(srv *s, http_req *r);
 void oai_error(http_req *r, int status, const char *msg);
 void oai_responses(srv *s, http_req *r); /* responses.c */
+/* knowledge.c: POST /v1/knowledge/NAME/search and /v1/knowledge/NAME/ask (a prefix route). */
+void srv_knowledge(srv *s, http_req *r);
 
 void oll_version(srv *s, http_req *r);
 void oll_tags(srv *s, http_req *r);
