@@ -608,42 +608,6 @@ static void send_result(http_req *r, oai_stream *o, const srv_result *res)
 
 /* ---- prompts ------------------------------------------------------------------------- */
 
-/* Text of a message's content: a string, or an array of {"type":"text","text":...}. */
-static char *content_text(const cJSON *c, hearth_error *err)
-{
-    if (!c || cJSON_IsNull(c))
-        return mem_strdup("");
-    if (cJSON_IsString(c))
-        return mem_strdup(c->valuestring);
-    tok_str b = { 0 };
-    const cJSON *part;
-    bool ok = cJSON_IsArray(c);
-    cJSON_ArrayForEach(part, c) {
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
-        const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
-        if (!ok || !cJSON_IsString(type) || strcmp(type->valuestring, "text") != 0 ||
-            !cJSON_IsString(text)) {
-            ok = false;
-            break;
-        }
-        size_t n = strlen(text->valuestring);
-        char *nb = mem_realloc(b.s, b.n + n + 1);
-        if (!nb) {
-            ok = false;
-            break;
-        }
-        b.s = nb;
-        memcpy(b.s + b.n, text->valuestring, n + 1);
-        b.n += n;
-    }
-    if (!ok) {
-        mem_free(b.s);
-        err_set(err, HEARTH_ERR_INVALID, "a message's 'content' must be a string or an array "
-                "of {\"type\": \"text\", \"text\": ...} parts");
-        return NULL;
-    }
-    return b.s ? b.s : mem_strdup("");
-}
 
 /* A string field of a message, or NULL; false when present but not a string. */
 static bool msg_str(const cJSON *m, const char *key, const char **out)
@@ -668,7 +632,8 @@ static hearth_status parse_message(const cJSON *m, int i, tpl_message *out, hear
     if (calls && !cJSON_IsNull(calls) && cJSON_GetArraySize(calls) > 0 &&
         !(out->tool_calls = tool_calls_for_template(calls, err)))
         return err->status ? err->status : HEARTH_ERR_NOMEM;
-    char *c = content_text(cJSON_GetObjectItemCaseSensitive(m, "content"), err);
+    char *c = srv_content_text(cJSON_GetObjectItemCaseSensitive(m, "content"), "text",
+                               "a message's 'content'", err);
     if (!c)
         return err->status ? err->status : HEARTH_ERR_NOMEM;
     out->content = c;

@@ -28,41 +28,6 @@
 
 /* ---- request ------------------------------------------------------------------------- */
 
-/* Text of a content value: a string or an array of {"type": "input_text" | "output_text" |
- * "text", "text"} parts (mem_alloc'd; NULL with err on a bad value). */
-static char *content_text(const cJSON *c, hearth_error *err)
-{
-    if (!c || cJSON_IsNull(c))
-        return mem_strdup("");
-    if (cJSON_IsString(c))
-        return mem_strdup(c->valuestring);
-    tok_str b = { 0 };
-    const cJSON *part;
-    bool ok = cJSON_IsArray(c);
-    cJSON_ArrayForEach(part, c) {
-        const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
-        if (!ok || !cJSON_IsString(text)) {
-            ok = false;
-            break;
-        }
-        size_t n = strlen(text->valuestring);
-        char *nb = mem_realloc(b.s, b.n + n + 1);
-        if (!nb) {
-            ok = false;
-            break;
-        }
-        b.s = nb;
-        memcpy(b.s + b.n, text->valuestring, n + 1);
-        b.n += n;
-    }
-    if (!ok) {
-        mem_free(b.s);
-        err_set(err, HEARTH_ERR_INVALID, "an input item's 'content' must be a string or an "
-                "array of {\"type\": \"input_text\", \"text\": ...} parts");
-        return NULL;
-    }
-    return b.s ? b.s : mem_strdup("");
-}
 
 /* One function_call item as a chat tool_calls array (JSON text for the template). */
 static char *call_as_tool_calls(const cJSON *it, hearth_error *err)
@@ -106,13 +71,15 @@ static hearth_status item_message(const cJSON *it, int i, tpl_message *msg, hear
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "call_id");
         msg->role = "tool";
         msg->tool_call_id = cJSON_IsString(id) ? id->valuestring : NULL;
-        msg->content = content_text(cJSON_GetObjectItemCaseSensitive(it, "output"), err);
+        msg->content = srv_content_text(cJSON_GetObjectItemCaseSensitive(it, "output"), NULL,
+                                        "an input item's 'output'", err);
     } else if (strcmp(t, "message") == 0) {
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(it, "role");
         if (!cJSON_IsString(role))
             return err_set(err, HEARTH_ERR_INVALID, "input item %d has no 'role' string", i);
         msg->role = strcmp(role->valuestring, "developer") == 0 ? "system" : role->valuestring;
-        msg->content = content_text(cJSON_GetObjectItemCaseSensitive(it, "content"), err);
+        msg->content = srv_content_text(cJSON_GetObjectItemCaseSensitive(it, "content"), NULL,
+                                        "an input item's 'content'", err);
     } else {
         return err_set(err, HEARTH_ERR_INVALID, "input item %d: type '%.40s' is not supported "
                        "(message, function_call, function_call_output)", i, t);

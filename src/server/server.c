@@ -77,6 +77,42 @@ int srv_json_stops(const cJSON *v, const char **stops, int max, hearth_error *er
     return n;
 }
 
+char *srv_content_text(const cJSON *c, const char *type, const char *what, hearth_error *err)
+{
+    if (!c || cJSON_IsNull(c))
+        return mem_strdup("");
+    if (cJSON_IsString(c))
+        return mem_strdup(c->valuestring);
+    tok_str b = { 0 };
+    const cJSON *part;
+    bool ok = cJSON_IsArray(c);
+    cJSON_ArrayForEach(part, c) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(part, "type");
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
+        if (!ok || !cJSON_IsString(text) ||
+            (type && (!cJSON_IsString(t) || strcmp(t->valuestring, type) != 0))) {
+            ok = false;
+            break;
+        }
+        size_t n = strlen(text->valuestring);
+        char *nb = mem_realloc(b.s, b.n + n + 1);
+        if (!nb) {
+            ok = false;
+            break;
+        }
+        b.s = nb;
+        memcpy(b.s + b.n, text->valuestring, n + 1);
+        b.n += n;
+    }
+    if (!ok) {
+        mem_free(b.s);
+        err_set(err, HEARTH_ERR_INVALID, "%s must be a string or an array of {\"type\": \"%s\", "
+                "\"text\": ...} parts", what, type ? type : "input_text");
+        return NULL;
+    }
+    return b.s ? b.s : mem_strdup("");
+}
+
 bool srv_output_grammar(const cJSON *v, bool ollama, grm_grammar **out, hearth_error *err)
 {
     *out = NULL;

@@ -79,6 +79,10 @@ int srv_json_stops(const cJSON *v, const char **stops, int max, hearth_error *er
  * "json_object" | "json_schema", "json_schema": {"schema": ...}}) or Ollama's format
  * ("json" or a schema object). *out is NULL when the output is free text. Returns false
  * with err on a bad value or an unsupported schema. */
+/* Text of a message's content: a string, or an array of parts each with a "text" (and,
+ * when type is not NULL, that "type"), concatenated; mem_alloc'd. NULL with err naming
+ * `what` on a malformed value. */
+char *srv_content_text(const cJSON *c, const char *type, const char *what, hearth_error *err);
 bool srv_output_grammar(const cJSON *v, bool ollama, grm_grammar **out, hearth_error *err);
 /* Render a conversation with the model's template (ChatML if it has none or it fails) and
  * tokenize it. */
