@@ -48,6 +48,13 @@ TEST(web_chat_in_headless_chromium)
     snprintf(cmd, sizeof cmd, "node tests/js/web_e2e.mjs %d %s/web.png", srv_port(s),
              test_tmpdir());
     int rc = test_run(cmd, out, sizeof out);
+    if (rc != 0) {
+        /* A real browser on a shared 2-core machine can miss a timing window (the answer
+         * growing over several frames, Stop landing mid-stream); say so and try once more.
+         * Two failures in a row fail the test. */
+        printf("    first attempt failed, retrying once: %.300s\n", out);
+        rc = test_run(cmd, out, sizeof out);
+    }
     srv_stop(s);
     if (rc != 0)
         test_fail(__FILE__, __LINE__, "web_e2e.mjs exited with %d: %.4000s", rc, out);
