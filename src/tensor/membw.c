@@ -3,10 +3,14 @@
  *
  * The buffer is first written by the same threads that will read it (so on NUMA systems
  * each slice lives near its reader, and no page is the shared zero page), then every thread
- * sums its own contiguous slice as 64-bit words. Eight independent sums keep enough loads
- * in flight for the memory system, not the add chain, to be the limit; the sums are stored
- * so the compiler cannot drop the reads. The best of several passes is reported: slower
- * passes measure interference from other processes, not the memory.
+ * sums its own slice in 16-byte vectors, walking the two halves of the slice side by side.
+ * Two streams per thread keep more of the hardware prefetcher busy, as a matrix-vector
+ * product does (it reads several weight rows at once); a single scalar stream measured
+ * 5-15 % below what generation itself reaches on the project's machine. Eight independent
+ * sums keep enough loads in flight for the memory system, not the add chain, to be the
+ * limit; the sums are stored so the compiler cannot drop the reads. The best of several
+ * passes is reported: slower passes measure interference from other processes, not the
+ * memory.
  */
 #include "tensor/membw.h"
 
@@ -16,7 +20,7 @@
 
 #include "base/mem.h"
 
-#define PASSES 5
+#define PASSES 8
 #define MAX_SLOTS 512
 
 typedef struct bw_job {
@@ -26,25 +30,33 @@ typedef struct bw_job {
     uint64_t sink[MAX_SLOTS];    /* one result per thread, so the reads have a use */
 } bw_job;
 
+typedef uint64_t v2u64 __attribute__((vector_size(16)));
+
 static void bw_task(void *arg, int ith, int nth)
 {
     bw_job *j = arg;
-    size_t w0 = j->words * (size_t)ith / (size_t)nth;
-    size_t w1 = j->words * (size_t)(ith + 1) / (size_t)nth;
+    /* Slices are whole multiples of 32 words: two streams of 16 words (8 vectors). */
+    size_t blocks = j->words / 32;
+    size_t b0 = blocks * (size_t)ith / (size_t)nth;
+    size_t b1 = blocks * (size_t)(ith + 1) / (size_t)nth;
     uint64_t *p = j->buf;
     if (j->fill) {
-        for (size_t i = w0; i < w1; i++)
+        for (size_t i = b0 * 32; i < b1 * 32; i++)
             p[i] = i * 0x9e3779b97f4a7c15ull;
         return;
     }
-    uint64_t s[8] = { 0 };
-    size_t i = w0;
-    for (; i + 8 <= w1; i += 8)
-        for (int l = 0; l < 8; l++)
-            s[l] += p[i + l];
-    for (; i < w1; i++)
-        s[0] += p[i];
-    j->sink[ith % MAX_SLOTS] = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+    size_t half = (b1 - b0) * 16;
+    const v2u64 *a = (const v2u64 *)(p + b0 * 32);
+    const v2u64 *b = (const v2u64 *)(p + b0 * 32 + half);
+    v2u64 s[8] = { 0 };
+    for (size_t i = 0; i < half / 2; i += 4) {
+        for (int l = 0; l < 4; l++) {
+            s[l] += a[i + l];
+            s[4 + l] += b[i + l];
+        }
+    }
+    v2u64 t = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+    j->sink[ith % MAX_SLOTS] = t[0] + t[1];
 }
 
 static double seconds(void)
@@ -61,7 +73,7 @@ double tq_measure_bandwidth(tq_pool *pool, size_t bytes)
         mem_free(j);
         return 0;
     }
-    j->words = bytes / sizeof(uint64_t);
+    j->words = bytes / sizeof(uint64_t) / 32 * 32;
     j->buf = mem_alloc_aligned(j->words * sizeof(uint64_t), 4096);
     if (!j->buf) {
         mem_free(j);
@@ -78,7 +90,8 @@ double tq_measure_bandwidth(tq_pool *pool, size_t bytes)
         if (t > 0 && (best == 0 || t < best))
             best = t;
     }
+    size_t read = j->words * sizeof(uint64_t);
     mem_free_aligned(j->buf);
     mem_free(j);
-    return best > 0 ? (double)(bytes / sizeof(uint64_t) * sizeof(uint64_t)) / best / 1e9 : 0;
+    return best > 0 ? (double)read / best / 1e9 : 0;
 }

@@ -107,3 +107,21 @@ TEST(pool_free_right_after_new)
         tq_pool_free(pool);
     }
 }
+
+#include "tensor/membw.h"
+
+TEST(membw_small_buffers_and_thread_counts)
+{
+    /* Buffer sizes that do not split evenly into the probe's blocks, with more threads
+     * than some sizes have blocks: every size gives a positive figure (ASan checks that no
+     * read leaves the buffer), and a buffer too small to time gives 0. */
+    for (int n = 1; n <= 3; n++) {
+        tq_pool *pool = tq_pool_new(n);
+        REQUIRE(pool);
+        size_t sizes[] = { 4096, 4096 + 8, 100000, (size_t)1 << 20 };
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+            CHECK(tq_measure_bandwidth(pool, sizes[i]) > 0);
+        CHECK(tq_measure_bandwidth(pool, 100) == 0);
+        tq_pool_free(pool);
+    }
+}
