@@ -54,8 +54,9 @@ $(BUILD)/%: $(BUILD)/obj/bench/%.o $(BUILD)/libhearth.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libhearth.a $(LDFLAGS) $(LDLIBS)
 
 # The element-wise ops are written for the vectorizer; -O2 alone keeps only its cheapest
-# vectorizations.
-$(BUILD)/obj/src/tensor/ops.o: CFLAGS += -fvect-cost-model=dynamic
+# vectorizations, and the SiLU's clamps become vector blends only when comparisons may be
+# assumed not to trap (hearth never reads the floating-point exception flags).
+$(BUILD)/obj/src/tensor/ops.o: CFLAGS += -fvect-cost-model=dynamic -fno-trapping-math
 
 # Per-file ISA flags for the SIMD kernel variants.
 $(BUILD)/obj/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c

@@ -4,6 +4,10 @@
 #include "test.h"
 
 #include <stdint.h>
+#include <float.h>
+#include <math.h>
+
+#include "base/mem.h"
 
 #include "tensor/ops.h"
 
@@ -305,4 +309,36 @@ TEST(ops_rope_cache_matches_rope)
             tq_rope_apply(b, 48, cs, neox);
             CHECK(memcmp(a, b, sizeof a) == 0);
         }
+}
+
+TEST(ops_silu_accuracy_over_the_range)
+{
+    /* The SiLU's exponential is computed in plain arithmetic (ops.c): against the double
+     * formula it must stay within a few float roundings everywhere, saturate without
+     * overflow or NaN at the extremes (below x = -88 it returns 0, not the true value of
+     * at most 6e-37), and keep silu(0) = 0. */
+    enum { N = 40001 };
+    float *x = mem_alloc(N * sizeof *x), *y = mem_alloc(N * sizeof *y);
+    float *u = mem_alloc(N * sizeof *u), *z = mem_alloc(N * sizeof *z);
+    REQUIRE(x && y && u && z);
+    for (int i = 0; i < N; i++) {
+        x[i] = -100.0f + 200.0f * (float)i / (N - 1);
+        u[i] = 0.5f + (float)(i % 7);
+    }
+    x[0] = -1e30f, x[1] = 1e30f, x[2] = -FLT_MIN, x[N / 2] = 0.0f;
+    tq_silu(y, x, N);
+    tq_swiglu(z, x, u, N);
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+        double v = x[i], s = v / (1 + exp(-v));
+        double err = fabs(y[i] - s) / (fabs(s) + 1e-30);
+        if (fabs(s) > 1e-30 && err > worst)
+            worst = err;
+        CHECK(isfinite(y[i]) && isfinite(z[i]));
+        CHECK(fabs(y[i] - s) <= 4e-7 * fabs(s) + 6e-37);
+        CHECK(fabs(z[i] - s * u[i]) <= 6e-7 * fabs(s * u[i]) + 4e-36);
+    }
+    CHECK(y[N / 2] == 0.0f);
+    CHECK(worst < 4e-7);
+    mem_free(x), mem_free(y), mem_free(u), mem_free(z);
 }
