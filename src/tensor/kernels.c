@@ -49,6 +49,8 @@ static const tq_kernels ref_set = {
     },
     .gemm_unpack = tq_gemm_unpack_ref,
     .gemm = tq_gemm_ref,
+    .gemmf_unpack = tq_gemmf_unpack_ref,
+    .gemmf = tq_gemmf_ref,
     .attn_f16 = tq_attn_f16_ref,
 };
 
@@ -103,6 +105,8 @@ static tq_kernels avx512_set = {
     },
     .gemm_unpack = tq_gemm_unpack_avx512,
     .gemm = tq_gemm_avx512,
+    .gemmf_unpack = tq_gemmf_unpack_avx512,
+    .gemmf = tq_gemmf_avx512,
     .attn_f16 = tq_attn_f16_avx512,
 };
 

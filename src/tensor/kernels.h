@@ -45,6 +45,9 @@ typedef struct tq_kernels {
      * takes one vec_dot per output, which is faster than the plain-C GEMM). */
     tq_gemm_unpack_fn gemm_unpack;
     tq_gemm_fn gemm;
+    /* The same for float weights (tq_gemmf_type), with float activations. */
+    tq_gemmf_unpack_fn gemmf_unpack;
+    tq_gemmf_fn gemmf;
     /* Attention of the query heads sharing one KV head over an F16 cache (kernels/attn.h). */
     tq_attn_fn attn_f16;
 } tq_kernels;

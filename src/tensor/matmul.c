@@ -24,6 +24,9 @@
  * and packed into groups of 16 (one pool run, split by groups), then threads claim panels
  * of TQ_GEMM_ROWS weight rows; each panel is decoded TQ_GEMM_KC values at a time into a
  * buffer on the thread's stack (56 KiB) and multiplied with every activation row there.
+ * Float weights (F32, F16, BF16) take the float GEMM of gemm.h the same way, minus the
+ * conversion: threads claim panels of TQ_GEMMF_ROWS rows, decode TQ_GEMMF_KC values at a
+ * time to F32 (32 KiB on the stack) and multiply them with the float activations.
  *
  * Preconditions (checked by whoever maps the weights): cols is a multiple of the block size
  * of both the weight type and its vec_dot_type, and k has a vec_dot for the type. Nothing
@@ -91,9 +94,27 @@ typedef struct gemm_job {
     atomic_int next;    /* next unclaimed panel */
 } gemm_job;
 
+typedef struct gemmf_job {
+    const tq_kernels *k;
+    int type;
+    const char *W;
+    size_t w_row;
+    int rows, cols, batch;
+    const float *x;
+    float *y;
+    int n_panels;
+    atomic_int next;    /* next unclaimed panel */
+} gemmf_job;
+
+static bool use_gemmf(const tq_kernels *k, int type, int batch)
+{
+    return batch >= GEMM_MIN_BATCH && k->gemmf && tq_gemmf_type(type);
+}
+
 static bool use_gemm(const tq_kernels *k, int type, int batch)
 {
-    return batch >= GEMM_MIN_BATCH && k->gemm && tq_gemm_block_size(type) > 0;
+    return batch >= GEMM_MIN_BATCH &&
+           ((k->gemm && tq_gemm_block_size(type) > 0) || use_gemmf(k, type, batch));
 }
 
 /* The scratch of the GEMM path: the converted rows, then (64-byte aligned) the packed
@@ -233,6 +254,35 @@ static void matmul_gemm(tq_pool *pool, const tq_kernels *k, float *y, const void
     tq_pool_run(pool, gemm_task, &j);
 }
 
+static void gemmf_task(void *arg, int ith, int nth)
+{
+    gemmf_job *j = arg;
+    _Alignas(64) float panel[TQ_GEMMF_ROWS * TQ_GEMMF_KC];
+    (void)nth;
+    for (int c = ith; c < j->n_panels; c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) {
+        const int r0 = c * TQ_GEMMF_ROWS;
+        const int nr = j->rows - r0 < TQ_GEMMF_ROWS ? j->rows - r0 : TQ_GEMMF_ROWS;
+        for (int k0 = 0; k0 < j->cols; k0 += TQ_GEMMF_KC) {
+            int kc = j->cols - k0 < TQ_GEMMF_KC ? j->cols - k0 : TQ_GEMMF_KC;
+            j->k->gemmf_unpack(j->type, j->W + (size_t)r0 * j->w_row, j->w_row, nr, k0, kc, panel);
+            j->k->gemmf(panel, kc, j->x + k0, (size_t)j->cols, j->y + r0, j->rows, nr, j->batch,
+                        k0 > 0);
+        }
+    }
+}
+
+static void matmul_gemmf(tq_pool *pool, const tq_kernels *k, float *y, const void *W, int type,
+                         int rows, int cols, const float *x, int batch)
+{
+    gemmf_job j = {
+        .k = k, .type = type, .W = W, .w_row = tq_row_size(type, cols), .rows = rows,
+        .cols = cols, .batch = batch, .x = x, .y = y,
+        .n_panels = (rows + TQ_GEMMF_ROWS - 1) / TQ_GEMMF_ROWS,
+    };
+    atomic_init(&j.next, tq_pool_size(pool));
+    tq_pool_run(pool, gemmf_task, &j);
+}
+
 /* Convert the activations to vec_dot_type vt (in scratch), unless the kernels read floats.
  * Returns the converted rows and sets *x_row to their size. */
 static const char *convert(tq_pool *pool, const tq_kernels *k, int vt, int cols,
@@ -301,7 +351,10 @@ void tq_matmul_multi(tq_pool *pool, const tq_kernels *k, const tq_matmul_item *i
     for (int i = 0; i < n; i++) {
         if (items[i].rows <= 0)
             continue;
-        if (use_gemm(k, items[i].type, batch))
+        if (use_gemmf(k, items[i].type, batch))
+            matmul_gemmf(pool, k, items[i].y, items[i].W, items[i].type, items[i].rows, cols, x,
+                         batch);
+        else if (use_gemm(k, items[i].type, batch))
             matmul_gemm(pool, k, items[i].y, items[i].W, items[i].type, items[i].rows, cols, x,
                         batch, scratch);
         else

@@ -15,8 +15,10 @@
  * values (an independent formula), for several head sizes, group sizes and lengths. */
 #include "test.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/mem.h"
 #include "tensor/kernels.h"
@@ -258,6 +260,112 @@ TEST(gemm_through_matmul)
         mem_free_aligned(scratch);
     }
     tq_pool_free(pool);
+}
+
+/* ---- Float weights (F32, F16, BF16) ------------------------------------------------------
+ * Expected values: the product in double of the decoded weights (tq_dequantize, a separate
+ * converter) with the activations. A float sum over k values differs from it by at most
+ * about k * 2^-24 * S; the tolerance is 1e-5 S (S = sum |w * x|), while an indexing slip is
+ * an error of order S. Shapes: rows 5 (part of a vector), 37 and 33 (a panel and part
+ * of a vector), 50 (a panel and a vector and a part); 600 values (two whole chunks of 256
+ * and 88, not a multiple of 16); batches 21 (two tiles of 8 and 5 single rows) and 8. */
+
+static const int float_types[] = { TQ_F32, TQ_F16, TQ_BF16 };
+
+static void check_gemmf(const tq_kernels *k, int type, int rows, int cols, int batch,
+                        uint32_t seed)
+{
+    tq_pool *pool = tq_pool_new(2);
+    size_t w_row = tq_row_size(type, cols);
+    float *x = mem_alloc((size_t)batch * cols * sizeof(float));
+    float *y = mem_alloc((size_t)batch * rows * sizeof(float));
+    float *wf = mem_alloc((size_t)rows * cols * sizeof(float));
+    char *W = mem_alloc((size_t)rows * w_row);
+    REQUIRE(pool && x && y && wf && W);
+    for (int r = 0; r < rows; r++) {
+        for (int i = 0; i < cols; i++)
+            wf[(size_t)r * cols + i] = rnd(&seed);
+        tq_quantize(type, wf + (size_t)r * cols, W + (size_t)r * w_row, cols);
+        tq_dequantize(type, W + (size_t)r * w_row, wf + (size_t)r * cols, cols);
+    }
+    for (int i = 0; i < batch * cols; i++)
+        x[i] = rnd(&seed);
+    REQUIRE(tq_matmul_scratch_size(type, cols, batch) == 0);
+    tq_matmul(pool, k, y, W, type, rows, cols, x, batch, NULL);
+    int bad = 0;
+    for (int b = 0; b < batch && bad < 3; b++)
+        for (int r = 0; r < rows && bad < 3; r++) {
+            double want = 0, S = 0;
+            for (int i = 0; i < cols; i++) {
+                double p = (double)wf[(size_t)r * cols + i] * x[(size_t)b * cols + i];
+                want += p;
+                S += fabs(p);
+            }
+            float got = y[(size_t)b * rows + r];
+            if (!(fabs(got - want) <= 1e-5 * S)) {
+                bad++;
+                test_fail(__FILE__, __LINE__, "%s %s %dx%d batch %d: y[%d][%d] = %.7g, want %.7g",
+                          k->name, tq_type_name(type), rows, cols, batch, b, r, got, want);
+            }
+        }
+    mem_free(x);
+    mem_free(y);
+    mem_free(wf);
+    mem_free(W);
+    tq_pool_free(pool);
+}
+
+TEST(gemmf_every_set_vs_double)
+{
+    const tq_kernels *sets[] = { tq_kernels_ref(), tq_kernels_avx2(), tq_kernels_avx512() };
+    static const int shapes[][3] = { { 37, 600, 21 }, { 5, 600, 8 }, { 50, 256, 9 }, { 33, 40, 16 } };
+    for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
+        if (!sets[s])
+            continue;
+        for (size_t t = 0; t < sizeof float_types / sizeof float_types[0]; t++)
+            for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+                check_gemmf(sets[s], float_types[t], shapes[i][0], shapes[i][1], shapes[i][2],
+                            7u + (uint32_t)(t * 10 + i));
+    }
+}
+
+/* The SIMD decoder's panel is the plain-C one, bit for bit, padding included. */
+TEST(gemmf_unpack_simd_vs_ref)
+{
+    const tq_kernels *k = tq_kernels_avx512();
+    if (!k)
+        return;
+    enum { ROWS = 29, COLS = 300 };
+    const size_t n = (size_t)TQ_GEMMF_ROWS * TQ_GEMMF_KC;
+    float *a = mem_alloc(n * sizeof(float)), *b = mem_alloc(n * sizeof(float));
+    float *wf = mem_alloc(COLS * sizeof(float));
+    REQUIRE(a && b && wf);
+    uint32_t seed = 99;
+    for (size_t t = 0; t < sizeof float_types / sizeof float_types[0]; t++) {
+        const int type = float_types[t];
+        size_t w_row = tq_row_size(type, COLS);
+        char *W = mem_alloc(ROWS * w_row);
+        REQUIRE(W);
+        for (int r = 0; r < ROWS; r++) {
+            for (int i = 0; i < COLS; i++)
+                wf[i] = rnd(&seed);
+            tq_quantize(type, wf, W + (size_t)r * w_row, COLS);
+        }
+        static const int cuts[][3] = { { 32, 0, 256 }, { 29, 256, 44 }, { 7, 3, 13 } };
+        for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+            int rows = cuts[c][0] < ROWS ? cuts[c][0] : ROWS, k0 = cuts[c][1], kc = cuts[c][2];
+            size_t used = (size_t)((kc + 15) & ~15) * TQ_GEMMF_ROWS;
+            memset(a, 0x7f, n * sizeof(float));
+            memset(b, 0x7f, n * sizeof(float));
+            tq_gemmf_unpack_ref(type, W, w_row, rows, k0, kc, a);
+            k->gemmf_unpack(type, W, w_row, rows, k0, kc, b);
+            CHECK(memcmp(a, b, used * sizeof(float)) == 0);
+        }
+        mem_free(W);
+    }
+    mem_free(a);
+    mem_free(b);
+    mem_free(wf);
 }
 
 /* ---- Attention over an F16 cache ----------------------------------------------------- */

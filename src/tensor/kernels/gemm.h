@@ -74,4 +74,36 @@ void tq_gemm_unpack_avx512(int type, const void *W, size_t w_row, int rows, int 
 void tq_gemm_avx512(const tq_gemm_panel *p, const uint8_t *act, size_t group_stride, float *y,
                     int ldy, int rows, int cols, bool accumulate);
 
+/* ---- Float weights (F32, F16, BF16) ------------------------------------------------------
+ * Batches on float weights multiply float activations (as their vec_dot does). A panel is
+ * TQ_GEMMF_ROWS weight rows over kc <= TQ_GEMMF_KC values, decoded to F32 and stored
+ * k-major: panel[k * TQ_GEMMF_ROWS + r] (rows past the matrix, and k past kc up to the next
+ * multiple of 16, are 0). One k of the panel is then two vectors of 16 rows, which the
+ * kernel multiplies by one broadcast activation value per batch row: the output rows of a
+ * batch row come out contiguous, as y stores them, and the activations need no packing.
+ * A panel (32 KiB) is decoded once per product and used by every batch row. */
+#define TQ_GEMMF_ROWS 32
+#define TQ_GEMMF_KC 256   /* a multiple of 16 */
+
+/* Does the float GEMM path take weights of this type? */
+bool tq_gemmf_type(int type);
+
+/* Decode weight rows 0 .. rows-1 (rows <= TQ_GEMMF_ROWS, w_row bytes apart), values
+ * k0 .. k0+kc-1, into panel (TQ_GEMMF_ROWS * TQ_GEMMF_KC floats). */
+typedef void (*tq_gemmf_unpack_fn)(int type, const void *W, size_t w_row, int rows, int k0,
+                                   int kc, float *panel);
+/* y[c * ldy + r] (+)= sum over k < kc of panel[k][r] * x[c * ldx + k], for r < rows and
+ * c < cols (x points at the batch's values k0 .. of row 0). accumulate: add to y. */
+typedef void (*tq_gemmf_fn)(const float *panel, int kc, const float *x, size_t ldx, float *y,
+                            int ldy, int rows, int cols, bool accumulate);
+
+void tq_gemmf_unpack_ref(int type, const void *W, size_t w_row, int rows, int k0, int kc,
+                         float *panel);
+void tq_gemmf_ref(const float *panel, int kc, const float *x, size_t ldx, float *y, int ldy,
+                  int rows, int cols, bool accumulate);
+void tq_gemmf_unpack_avx512(int type, const void *W, size_t w_row, int rows, int k0, int kc,
+                            float *panel);
+void tq_gemmf_avx512(const float *panel, int kc, const float *x, size_t ldx, float *y, int ldy,
+                     int rows, int cols, bool accumulate);
+
 #endif

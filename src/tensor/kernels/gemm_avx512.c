@@ -285,4 +285,110 @@ void tq_gemm_avx512(const tq_gemm_panel *p, const uint8_t *act, size_t group_str
         gemm_bs(p, act, group_stride, y, ldy, rows, cols, accumulate, 32, false);
 }
 
+/* ---- Float weights (layout in gemm.h) -------------------------------------------------------
+ * The decoder turns 16 rows x 16 values into 16 vectors (one per row), then transposes them
+ * in registers: three rounds of shuffles, 64 in all for 256 values, instead of 256 scalar
+ * stores into the k-major panel. */
+
+INLINE __m512 load_row16(int type, const uint8_t *row, int k, __mmask16 m)
+{
+    switch (type) {
+    case TQ_F16:
+        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const tq_f16 *)row + k));
+    case TQ_BF16:
+        return _mm512_castsi512_ps(_mm512_slli_epi32(
+            _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, (const tq_bf16 *)row + k)), 16));
+    default:
+        return _mm512_maskz_loadu_ps(m, (const float *)row + k);
+    }
+}
+
+/* v[i] (row i, lanes = 16 values) -> out + j * stride (value j, lanes = 16 rows). */
+INLINE void transpose16_store(__m512 v[16], float *out, int stride)
+{
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+    }
+    /* u[4i + j]: per 128-bit lane L, rows 4i .. 4i+3 of value 4L + j. */
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+        u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+        u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+    }
+    for (int j = 0; j < 4; j++) {
+        __m512 alo = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x44);
+        __m512 ahi = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xee);
+        __m512 blo = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x44);
+        __m512 bhi = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xee);
+        _mm512_storeu_ps(out + (size_t)(0 + j) * stride, _mm512_shuffle_f32x4(alo, blo, 0x88));
+        _mm512_storeu_ps(out + (size_t)(4 + j) * stride, _mm512_shuffle_f32x4(alo, blo, 0xdd));
+        _mm512_storeu_ps(out + (size_t)(8 + j) * stride, _mm512_shuffle_f32x4(ahi, bhi, 0x88));
+        _mm512_storeu_ps(out + (size_t)(12 + j) * stride, _mm512_shuffle_f32x4(ahi, bhi, 0xdd));
+    }
+}
+
+void tq_gemmf_unpack_avx512(int type, const void *W, size_t w_row, int rows, int k0, int kc,
+                            float *panel)
+{
+    for (int r0 = 0; r0 < TQ_GEMMF_ROWS; r0 += 16)
+        for (int k = 0; k < kc; k += 16) {
+            const __mmask16 m = kc - k >= 16 ? 0xffff : (__mmask16)((1u << (kc - k)) - 1);
+            __m512 v[16];
+            for (int i = 0; i < 16; i++)
+                v[i] = r0 + i < rows
+                           ? load_row16(type, (const uint8_t *)W + (size_t)(r0 + i) * w_row,
+                                        k0 + k, m)
+                           : _mm512_setzero_ps();
+            transpose16_store(v, panel + (size_t)k * TQ_GEMMF_ROWS + r0, TQ_GEMMF_ROWS);
+        }
+}
+
+/* nc batch rows x 32 weight rows: two accumulators per batch row, one broadcast of its
+ * activation per k shared by both. */
+INLINE void tilef(const float *panel, int kc, const float *x, size_t ldx, float *y, int ldy,
+                  const int nc, __mmask16 m0, __mmask16 m1, bool accumulate)
+{
+    __m512 acc[8][2];
+    #pragma GCC unroll 8
+    for (int j = 0; j < nc; j++)
+        acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m512 w0 = _mm512_loadu_ps(panel + (size_t)k * TQ_GEMMF_ROWS);
+        __m512 w1 = _mm512_loadu_ps(panel + (size_t)k * TQ_GEMMF_ROWS + 16);
+        #pragma GCC unroll 8
+        for (int j = 0; j < nc; j++) {
+            __m512 b = _mm512_set1_ps(x[(size_t)j * ldx + k]);
+            acc[j][0] = _mm512_fmadd_ps(w0, b, acc[j][0]);
+            acc[j][1] = _mm512_fmadd_ps(w1, b, acc[j][1]);
+        }
+    }
+    #pragma GCC unroll 8
+    for (int j = 0; j < nc; j++) {
+        float *out = y + (size_t)j * ldy;
+        if (accumulate) {
+            acc[j][0] = _mm512_add_ps(acc[j][0], _mm512_maskz_loadu_ps(m0, out));
+            acc[j][1] = _mm512_add_ps(acc[j][1], _mm512_maskz_loadu_ps(m1, out + 16));
+        }
+        _mm512_mask_storeu_ps(out, m0, acc[j][0]);
+        _mm512_mask_storeu_ps(out + 16, m1, acc[j][1]);
+    }
+}
+
+void tq_gemmf_avx512(const float *panel, int kc, const float *x, size_t ldx, float *y, int ldy,
+                     int rows, int cols, bool accumulate)
+{
+    const __mmask16 m0 = rows >= 16 ? 0xffff : (__mmask16)((1u << rows) - 1);
+    const __mmask16 m1 = rows >= 32 ? 0xffff : rows > 16 ? (__mmask16)((1u << (rows - 16)) - 1) : 0;
+    int c = 0;
+    for (; c + 8 <= cols; c += 8)
+        tilef(panel, kc, x + (size_t)c * ldx, ldx, y + (size_t)c * ldy, ldy, 8, m0, m1, accumulate);
+    for (; c < cols; c++)
+        tilef(panel, kc, x + (size_t)c * ldx, ldx, y + (size_t)c * ldy, ldy, 1, m0, m1, accumulate);
+}
+
 #endif /* AVX-512 F, BW, VL, DQ, VNNI */

@@ -117,3 +117,45 @@ void tq_gemm_ref(const tq_gemm_panel *p, const uint8_t *act, size_t group_stride
         }
     }
 }
+
+/* ---- Float weights ---------------------------------------------------------------------- */
+
+bool tq_gemmf_type(int type)
+{
+    return type == TQ_F32 || type == TQ_F16 || type == TQ_BF16;
+}
+
+static float float_at(int type, const uint8_t *row, int k)
+{
+    switch (type) {
+    case TQ_F16: return tq_f16_to_f32(((const tq_f16 *)row)[k]);
+    case TQ_BF16: return tq_bf16_to_f32(((const tq_bf16 *)row)[k]);
+    default: return ((const float *)row)[k];
+    }
+}
+
+void tq_gemmf_unpack_ref(int type, const void *W, size_t w_row, int rows, int k0, int kc,
+                         float *panel)
+{
+    const int kpad = (kc + 15) & ~15;
+    for (int k = 0; k < kpad; k++)
+        for (int r = 0; r < TQ_GEMMF_ROWS; r++)
+            panel[k * TQ_GEMMF_ROWS + r] =
+                r < rows && k < kc ? float_at(type, (const uint8_t *)W + (size_t)r * w_row, k0 + k)
+                                   : 0.0f;
+}
+
+/* One float sum per output in k order, as each lane of the SIMD kernels keeps it (they fuse
+ * the multiply-add, so the two agree to rounding, not to the bit). */
+void tq_gemmf_ref(const float *panel, int kc, const float *x, size_t ldx, float *y, int ldy,
+                  int rows, int cols, bool accumulate)
+{
+    for (int c = 0; c < cols; c++)
+        for (int r = 0; r < rows; r++) {
+            float s = 0.0f;
+            for (int k = 0; k < kc; k++)
+                s += panel[k * TQ_GEMMF_ROWS + r] * x[(size_t)c * ldx + k];
+            float *out = &y[(size_t)c * ldy + r];
+            *out = accumulate ? *out + s : s;
+        }
+}
