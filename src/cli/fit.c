@@ -6,6 +6,8 @@
  * a second) and cached in $HEARTH_HOME/bandwidth; --bandwidth GBPS gives it instead
  * (0: no speed estimate). MODEL may be an hf: reference: then only the file's header is
  * fetched from the Hub (Range requests), so the answer comes before the download.
+ * A GPU (nvidia-smi, or AMD's DRM sysfs files) gets a line of its own: hearth computes on
+ * the CPU, so it never changes the verdict, but a person choosing a runner wants to know.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -63,7 +65,8 @@ static double bandwidth(void)
     return bw;
 }
 
-static int print_json(const char *model, const fit_model *m, const fit_report *r)
+static int print_json(const char *model, const fit_model *m, const fit_report *r,
+                      const fit_gpu *gpus, int n_gpus)
 {
     cJSON_Hooks hooks = { mem_alloc, mem_free };
     cJSON_InitHooks(&hooks);
@@ -84,6 +87,17 @@ static int print_json(const char *model, const fit_model *m, const fit_report *r
     cJSON_AddStringToObject(o, "verdict", fit_verdict_str(r->verdict));
     cJSON_AddNumberToObject(o, "bytes_per_token", (double)r->bytes_per_token);
     cJSON_AddNumberToObject(o, "tokens_per_s_bound", r->tokens_per_s);
+    cJSON *ga = cJSON_AddArrayToObject(o, "gpus");
+    for (int i = 0; ga && i < n_gpus; i++) {
+        cJSON *g = cJSON_CreateObject();
+        if (!g || !cJSON_AddItemToArray(ga, g))
+            break;
+        cJSON_AddStringToObject(g, "name", gpus[i].name);
+        cJSON_AddNumberToObject(g, "memory_bytes", (double)gpus[i].mem.total);
+        cJSON_AddNumberToObject(g, "available_bytes", (double)gpus[i].mem.available);
+        cJSON_AddStringToObject(g, "verdict",
+                                fit_verdict_str(fit_judge(r->total_bytes, &gpus[i].mem)));
+    }
     cJSON *s = cJSON_AddObjectToObject(o, "suggest");
     if (s) {
         cJSON_AddNumberToObject(s, "n_ctx", r->suggest_ctx);
@@ -100,7 +114,8 @@ static int print_json(const char *model, const fit_model *m, const fit_report *r
     return 0;
 }
 
-static void print_text(const char *model, const fit_model *m, const fit_report *r)
+static void print_text(const char *model, const fit_model *m, const fit_report *r,
+                       const fit_gpu *gpus, int n_gpus)
 {
     char a[32], b[32], c[32], d[32];
     printf("model:       %s (%s, %s, %.2fB parameters)\n", model, m->arch, m->weight_type,
@@ -111,9 +126,17 @@ static void print_text(const char *model, const fit_model *m, const fit_report *
     printf("weights:     %s\nKV cache:    %s\nbuffers:     %s\ntotal:       %s\n",
            cli_bytes(r->weights_bytes, a, sizeof a), cli_bytes(r->kv_cache_bytes, b, sizeof b),
            cli_bytes(r->buffer_bytes, c, sizeof c), cli_bytes(r->total_bytes, d, sizeof d));
-    printf("this machine: %s available of %s (no GPU is used by hearth yet)\n",
-           cli_bytes(r->available_bytes, a, sizeof a), cli_bytes(r->memory_total, b, sizeof b));
+    printf("this machine: %s available of %s\n", cli_bytes(r->available_bytes, a, sizeof a),
+           cli_bytes(r->memory_total, b, sizeof b));
     printf("verdict:     %s\n", fit_verdict_str(r->verdict));
+    for (int i = 0; i < n_gpus; i++)
+        printf("GPU:         %s, %s available of %s: the model %s there (hearth itself runs "
+               "on the CPU; this is for a GPU runner)\n", gpus[i].name,
+               cli_bytes(gpus[i].mem.available, a, sizeof a),
+               cli_bytes(gpus[i].mem.total, b, sizeof b),
+               fit_judge(r->total_bytes, &gpus[i].mem) == FIT_FITS    ? "fits"
+               : fit_judge(r->total_bytes, &gpus[i].mem) == FIT_TIGHT ? "fits only tightly"
+                                                                       : "does not fit");
     if (r->tokens_per_s > 0)
         printf("speed bound: about %.1f tokens/s for generation (%s read per token)\n",
                r->tokens_per_s, cli_bytes(r->bytes_per_token, a, sizeof a));
@@ -197,7 +220,10 @@ int cmd_fit(int argc, char **argv)
         fit_compute(&m, p, &mem, bw >= 0 ? bw : bandwidth(), &r, &err)) {
         fprintf(stderr, "hearth fit: %s\n", err.msg);
     } else {
-        rc = json ? print_json(model, &m, &r) : (print_text(model, &m, &r), 0);
+        fit_gpu gpus[FIT_MAX_GPUS];
+        int n_gpus = fit_detect_gpus(gpus, FIT_MAX_GPUS);
+        rc = json ? print_json(model, &m, &r, gpus, n_gpus)
+                  : (print_text(model, &m, &r, gpus, n_gpus), 0);
     }
     gguf_close(g);
     pull_header_free(&hub);

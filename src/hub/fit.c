@@ -9,7 +9,9 @@
  */
 #include "hub/fit.h"
 
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tensor/matmul.h"
@@ -151,7 +153,7 @@ uint64_t fit_buffer_bytes(const fit_model *m, const fit_params *p)
     return 4 * floats + m->scratch_bytes;
 }
 
-static fit_verdict judge(uint64_t need, const fit_memory *mem)
+fit_verdict fit_judge(uint64_t need, const fit_memory *mem)
 {
     if (need + need / 10 <= mem->available)
         return FIT_FITS;
@@ -170,7 +172,7 @@ static void suggest(const fit_model *m, const fit_params *p, const fit_memory *m
     for (int ctx = 1 << 20; ctx >= 256; ctx /= 2) {
         fit_params q = *p;
         q.n_ctx = ctx;
-        if (ctx < p->n_ctx && judge(need_for(m, q), mem) == FIT_FITS) {
+        if (ctx < p->n_ctx && fit_judge(need_for(m, q), mem) == FIT_FITS) {
             r->suggest_ctx = ctx;
             break;
         }
@@ -178,13 +180,13 @@ static void suggest(const fit_model *m, const fit_params *p, const fit_memory *m
     if (p->kv_type == TQ_F16 && m->head_dim % 32 == 0) {
         fit_params q = *p;
         q.kv_type = TQ_Q8_0;
-        r->suggest_q8_kv = judge(need_for(m, q), mem) == FIT_FITS;
+        r->suggest_q8_kv = fit_judge(need_for(m, q), mem) == FIT_FITS;
     }
     double bpw = m->params ? 8.0 * (double)m->weights_bytes / (double)m->params : 0;
     uint64_t rest = r->total_bytes - r->weights_bytes;
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
         uint64_t w = (uint64_t)((double)m->params * presets[i].bpw / 8);
-        if (presets[i].bpw < bpw - 0.1 && judge(w + rest, mem) == FIT_FITS) {
+        if (presets[i].bpw < bpw - 0.1 && fit_judge(w + rest, mem) == FIT_FITS) {
             snprintf(r->suggest_type, sizeof r->suggest_type, "%s", presets[i].name);
             r->suggest_type_bytes = w;
             break;
@@ -214,7 +216,7 @@ hearth_status fit_compute(const fit_model *m, fit_params p, const fit_memory *me
     r->total_bytes = r->weights_bytes + r->kv_cache_bytes + r->buffer_bytes;
     r->memory_total = mem->total;
     r->available_bytes = mem->available;
-    r->verdict = judge(r->total_bytes, mem);
+    r->verdict = fit_judge(r->total_bytes, mem);
     r->bytes_per_token = m->step_bytes + r->kv_cache_bytes / (uint64_t)p.n_parallel;
     if (bandwidth_gbs > 0 && r->bytes_per_token)
         r->tokens_per_s = bandwidth_gbs * 1e9 / (double)r->bytes_per_token;
@@ -226,4 +228,91 @@ hearth_status fit_compute(const fit_model *m, fit_params p, const fit_memory *me
 const char *fit_verdict_str(fit_verdict v)
 {
     return v == FIT_FITS ? "fits" : v == FIT_TIGHT ? "tight" : "does not fit";
+}
+
+int fit_parse_nvidia_smi(const char *text, fit_gpu *gpus, int n, int max)
+{
+    while (*text && n < max) {
+        size_t len = strcspn(text, "\n");
+        char line[256];
+        if (len < sizeof line) {
+            memcpy(line, text, len);
+            line[len] = '\0';
+            /* "NAME, TOTAL, FREE": the name may hold spaces but not commas. */
+            char *c1 = strchr(line, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL, *e1, *e2;
+            if (c2) {
+                *c1 = '\0';
+                unsigned long long total = strtoull(c1 + 1, &e1, 10);
+                unsigned long long free_mib = strtoull(c2 + 1, &e2, 10);
+                while (*e2 == ' ' || *e2 == '\r')
+                    e2++;
+                if (e1 > c1 + 1 && *e1 == ',' && *e2 == '\0' && total > 0 && free_mib <= total &&
+                    total < (1ull << 40)) {
+                    fit_gpu *g = &gpus[n++];
+                    snprintf(g->name, sizeof g->name, "%.63s", line + strspn(line, " "));
+                    g->mem.total = total << 20;
+                    g->mem.available = free_mib << 20;
+                }
+            }
+        }
+        text += len;
+        text += *text == '\n';
+    }
+    return n;
+}
+
+static bool read_u64(const char *path, uint64_t *v)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    unsigned long long x;
+    bool ok = fscanf(f, "%llu", &x) == 1;
+    fclose(f);
+    *v = x;
+    return ok;
+}
+
+int fit_read_drm(const char *root, fit_gpu *gpus, int n, int max)
+{
+    DIR *d = opendir(root);
+    if (!d)
+        return n;
+    struct dirent *e;
+    while (n < max && (e = readdir(d))) {
+        /* cardN only: cardN-HDMI-A-1 and the like are connectors of the same card. */
+        if (strncmp(e->d_name, "card", 4) || !e->d_name[4] ||
+            strspn(e->d_name + 4, "0123456789") != strlen(e->d_name + 4))
+            continue;
+        char path[4096];
+        uint64_t total, used;
+        snprintf(path, sizeof path, "%s/%s/device/mem_info_vram_total", root, e->d_name);
+        if (!read_u64(path, &total) || total == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s/device/mem_info_vram_used", root, e->d_name);
+        if (!read_u64(path, &used) || used > total)
+            continue;
+        fit_gpu *g = &gpus[n++];
+        snprintf(g->name, sizeof g->name, "AMD GPU (%.40s)", e->d_name);
+        g->mem.total = total;
+        g->mem.available = total - used;
+    }
+    closedir(d);
+    return n;
+}
+
+int fit_detect_gpus(fit_gpu *gpus, int max)
+{
+    int n = 0;
+    /* A fixed command line: nothing from the user reaches the shell. */
+    FILE *p = popen("nvidia-smi --query-gpu=name,memory.total,memory.free "
+                    "--format=csv,noheader,nounits 2>/dev/null", "r");
+    if (p) {
+        char text[4096];
+        size_t len = fread(text, 1, sizeof text - 1, p);
+        text[len] = '\0';
+        pclose(p);
+        n = fit_parse_nvidia_smi(text, gpus, n, max);
+    }
+    return fit_read_drm("/sys/class/drm", gpus, n, max);
 }

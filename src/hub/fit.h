@@ -58,6 +58,27 @@ hearth_status fit_read_meminfo(const char *path, fit_memory *mem, hearth_error *
 
 typedef enum fit_verdict { FIT_FITS, FIT_TIGHT, FIT_NO } fit_verdict;
 
+/* The verdict for need bytes against a memory (rules above). */
+fit_verdict fit_judge(uint64_t need, const fit_memory *mem);
+
+/* A GPU and its memory. hearth computes on the CPU, so a GPU never changes the verdict;
+ * `hearth fit` reports whether the model would fit in the GPU's memory, for a GPU runner. */
+#define FIT_MAX_GPUS 8
+typedef struct fit_gpu {
+    char name[64];
+    fit_memory mem;
+} fit_gpu;
+
+/* Parse the output of `nvidia-smi --query-gpu=name,memory.total,memory.free
+ * --format=csv,noheader,nounits` (one GPU per line, sizes in MiB) into gpus[n ..]; lines
+ * that do not parse are skipped. Returns the new count (at most max). */
+int fit_parse_nvidia_smi(const char *text, fit_gpu *gpus, int n, int max);
+/* AMD GPUs under a DRM sysfs root (/sys/class/drm outside tests): cardN/device/
+ * mem_info_vram_total and mem_info_vram_used, in bytes. Appends as above. */
+int fit_read_drm(const char *root, fit_gpu *gpus, int n, int max);
+/* The GPUs of this machine (nvidia-smi when it is installed, then DRM sysfs). */
+int fit_detect_gpus(fit_gpu *gpus, int max);
+
 typedef struct fit_report {
     fit_params params;        /* with n_ctx resolved */
     uint64_t weights_bytes, kv_cache_bytes, buffer_bytes, total_bytes;

@@ -4,6 +4,8 @@
  */
 #include "test.h"
 
+#include <sys/stat.h>
+
 #include "formats/gguf.h"
 #include "hub/fit.h"
 #include "tensor/types.h"
@@ -156,7 +158,72 @@ TEST(fit_cli_json)
     CHECK_CONTAINS(out, "\"kv_cache_bytes\":\t1048576"); /* 2*2*1024*64*2 bytes * 2 sequences */
     CHECK_CONTAINS(out, "\"verdict\":\t\"fits\"");
     CHECK_CONTAINS(out, "\"available_bytes\":");
+    CHECK_CONTAINS(out, "\"gpus\":\t["); /* listed, possibly empty: none is needed */
     snprintf(cmd, sizeof cmd, "%s fit %s --kv-type q4_0", test_bin(),
              TESTDATA "/models/small-llama-spm-q4_k_m.gguf");
     CHECK_EQ(test_run(cmd, out, sizeof out), 2);
+}
+
+TEST(fit_parses_nvidia_smi)
+{
+    /* The format of `nvidia-smi --query-gpu=name,memory.total,memory.free
+     * --format=csv,noheader,nounits`: sizes in MiB. Broken lines are skipped. */
+    fit_gpu g[FIT_MAX_GPUS];
+    int n = fit_parse_nvidia_smi("NVIDIA H200, 143771, 143252\n"
+                                 "NVIDIA GeForce RTX 3060, 12288, 11015\r\n"
+                                 "No devices were found\n"
+                                 "Broken, 100, 200\n"      /* more free than total */
+                                 "Half, 100\n"
+                                 "Words, lots, few\n",
+                                 g, 0, FIT_MAX_GPUS);
+    REQUIRE(n == 2);
+    CHECK_STR(g[0].name, "NVIDIA H200");
+    CHECK_EQ(g[0].mem.total, 143771ull << 20);
+    CHECK_EQ(g[0].mem.available, 143252ull << 20);
+    CHECK_STR(g[1].name, "NVIDIA GeForce RTX 3060");
+    CHECK_EQ(g[1].mem.available, 11015ull << 20);
+    /* 12 GiB of GPU memory holds an 8 GiB need with headroom, not an 11.5 GiB one. */
+    CHECK(fit_judge(8ull << 30, &g[1].mem) == FIT_FITS);
+    CHECK(fit_judge(11ull << 30 | 512ull << 20, &g[1].mem) == FIT_TIGHT);
+    CHECK(fit_judge(13ull << 30, &g[1].mem) == FIT_NO);
+    CHECK_EQ(fit_parse_nvidia_smi("A, 1, 1\nB, 2, 2\nC, 3, 3\n", g, 0, 2), 2);
+    CHECK_EQ(fit_parse_nvidia_smi("", g, 0, FIT_MAX_GPUS), 0);
+}
+
+static void write_text(const char *dir, const char *name, const char *text)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+TEST(fit_reads_amd_vram_from_sysfs)
+{
+    char root[512], dir[1024];
+    snprintf(root, sizeof root, "%s/drm", test_tmpdir());
+    mkdir(root, 0755);
+    /* card0 is an AMD GPU with 16 GiB, 1 GiB used; card1 (no VRAM files, an Intel iGPU)
+     * and card0-HDMI-A-1 (a connector) are not GPUs to report. */
+    const char *dirs[] = { "card0", "card0/device", "card1", "card1/device", "card0-HDMI-A-1",
+                           "card0-HDMI-A-1/device" };
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(dir, sizeof dir, "%s/%s", root, dirs[i]);
+        mkdir(dir, 0755);
+    }
+    snprintf(dir, sizeof dir, "%s/card0/device", root);
+    write_text(dir, "mem_info_vram_total", "17163091968\n");
+    write_text(dir, "mem_info_vram_used", "1073741824\n");
+    snprintf(dir, sizeof dir, "%s/card0-HDMI-A-1/device", root);
+    write_text(dir, "mem_info_vram_total", "17163091968\n");
+    write_text(dir, "mem_info_vram_used", "0\n");
+    fit_gpu g[FIT_MAX_GPUS];
+    REQUIRE(fit_read_drm(root, g, 0, FIT_MAX_GPUS) == 1);
+    CHECK_STR(g[0].name, "AMD GPU (card0)");
+    CHECK_EQ(g[0].mem.total, 17163091968ull);
+    CHECK_EQ(g[0].mem.available, 17163091968ull - 1073741824ull);
+    CHECK_EQ(fit_read_drm(root, g, 1, 1), 1);  /* full: nothing appended */
+    CHECK_EQ(fit_read_drm("/nonexistent/drm", g, 0, FIT_MAX_GPUS), 0);
 }
