@@ -26,8 +26,10 @@ static const char usage[] =
 static const char telemetry[] =
     "none: hearth sends no telemetry, usage data or update checks. The only source file "
     "that opens network connections is " AUDIT_NETWORK_SOURCE ", and it runs only when "
-    "you ask for a download ('hearth pull', or 'hearth fit hf:...' for a header); check "
-    "with grep -rl curl_ src/ in the source.";
+    "you ask for a download ('hearth pull', 'hearth fit hf:...' for a header, or a yes to "
+    "the default model that run, chat and serve offer when no model is named); check "
+    /* split so that this file does not match the search it suggests */
+    "with: grep -rl '<cu" "rl/' src/ (it lists that one file).";
 
 typedef struct tally {
     int verdicts[4];

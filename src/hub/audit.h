@@ -3,7 +3,8 @@
  *
  * - Telemetry: none, and where to look to check it: src/hub/pull.c is the only source
  *   file that opens network connections, and it runs only when a download is asked
- *   for (`hearth pull`, or `hearth fit hf:...` for a header).
+ *   for (`hearth pull`, `hearth fit hf:...` for a header, or a yes to the default model
+ *   that run, chat and serve offer when no model is named).
  * - Servers: every running `hearth serve` (found through /proc/PID/cmdline), the TCP
  *   addresses it listens on (its socket inodes matched against /proc/PID/net/tcp and
  *   tcp6), whether each is reachable beyond loopback, and whether an API key was given

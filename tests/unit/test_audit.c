@@ -6,6 +6,7 @@
  */
 #include "test.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -312,4 +313,57 @@ TEST(audit_sees_running_servers)
     }
     kill(local, SIGTERM);
     kill(open_, SIGTERM);
+}
+
+/* The audit's claim, checked on the source: the only file that includes libcurl's header
+ * (hearth's only client networking) is AUDIT_NETWORK_SOURCE, and no file calls connect()
+ * itself. The server listens (libmicrohttpd) but never connects out. */
+static int scan_sources(const char *dir, char found[][512], int n)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return n;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            n = scan_sources(path, found, n);
+            continue;
+        }
+        size_t len = strlen(path);
+        if (len < 2 || (strcmp(path + len - 2, ".c") && strcmp(path + len - 2, ".h")))
+            continue;
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = fopen(path, "rb");
+        if (f) {
+            text = malloc((size_t)st.st_size + 1);
+            size = text ? fread(text, 1, (size_t)st.st_size, f) : 0;
+            fclose(f);
+        }
+        if (!text)
+            continue;
+        text[size] = '\0';
+        if ((strstr(text, "<curl/") || strstr(text, " connect(") || strstr(text, "\tconnect(") ||
+             strstr(text, "(connect(")) && n < 16)
+            snprintf(found[n++], 512, "%s", path);
+        free(text);
+    }
+    closedir(d);
+    return n;
+}
+
+TEST(audit_network_code_is_only_in_pull_c)
+{
+    char found[16][512];
+    int n = scan_sources("src", found, 0);
+    REQUIRE(n >= 1);
+    for (int i = 0; i < n; i++)
+        CHECK_STR(found[i], AUDIT_NETWORK_SOURCE);
 }
