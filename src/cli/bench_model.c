@@ -6,7 +6,12 @@
  * produces -n tokens one at a time, also from an empty cache. Each is repeated -r times
  * and reported as mean ± standard deviation in tokens/s. Generation reads every weight once
  * per token, so the run also measures memory bandwidth and reports generation speed as a
- * fraction of the bandwidth bound (bandwidth / bytes read per token).
+ * fraction of the bandwidth bound (bandwidth / bytes read per token). On a shared machine
+ * the bandwidth moves by half within minutes, so it is measured right after every
+ * repetition, by reading the model's own mapped weights (no allocation: the peak memory
+ * figure stays the model's), and each repetition's speed is set against its own reading.
+ * Models under PROBE_MIN bytes, which a large cache could hold, get one probe on a
+ * buffer of their own at the end instead.
  *
  * Time to first token is the prompt batch plus the first generated step after it (at
  * position pp), as a user of `hearth run` waits for it. Peak memory is the process's
@@ -73,6 +78,24 @@ static size_t file_weight_bytes(const gguf_file *g, uint64_t *params)
         bytes += t->nbytes;
     }
     return bytes;
+}
+
+/* Weights that far exceed any last-level cache can serve as the bandwidth probe's buffer;
+ * the probe reads at most PROBE_MAX of them (enough for a stable figure). */
+#define PROBE_MIN ((size_t)256 << 20)
+#define PROBE_MAX ((size_t)512 << 20)
+
+static double probe_weights(const gguf_file *g, int threads)
+{
+    size_t bytes = g->map.size - g->data_offset;
+    if (g->map.size <= g->data_offset || bytes < PROBE_MIN)
+        return 0;
+    tq_pool *pool = tq_pool_new(threads);
+    double bw = pool ? tq_measure_read_bandwidth(pool, g->map.data + g->data_offset,
+                                                 bytes < PROBE_MAX ? bytes : PROBE_MAX)
+                     : 0;
+    tq_pool_free(pool);
+    return bw;
 }
 
 static double peak_rss_bytes(void)
@@ -142,7 +165,7 @@ int bench_model(const char *path, int pp, int tg, int threads, int reps, bool js
         fprintf(stderr, "hearth bench: %s\n", err.msg);
         goto done;
     }
-    stat_acc pp_acc = { 0 }, tg_acc = { 0 }, ttft_acc = { 0 };
+    stat_acc pp_acc = { 0 }, tg_acc = { 0 }, ttft_acc = { 0 }, bw_acc = { 0 }, frac_acc = { 0 };
     for (int r = 0; r < reps; r++) {
         double pp_s, ttft_s, tg_s;
         if (run_rep(c, hp->n_vocab, pp, tg, tok, pos, logits, &pp_s, &ttft_s, &tg_s, &err)) {
@@ -155,16 +178,28 @@ int bench_model(const char *path, int pp, int tg, int threads, int reps, bool js
         }
         if (tg > 0)
             acc_add(&tg_acc, tg / tg_s);
+        double bw_r = probe_weights(g, threads);
+        if (bw_r > 0) {
+            acc_add(&bw_acc, bw_r);
+            if (tg > 0 && step_bytes)
+                acc_add(&frac_acc, tg / tg_s / (bw_r * 1e9 / (double)step_bytes));
+        }
     }
     double peak = peak_rss_bytes();
     /* K and V, F16, every layer, every position of the context */
     double kv = 2.0 * hp->n_layer * (double)cp.n_ctx * hp->n_head_kv * hp->head_dim * 2.0;
     tq_pool *pool = tq_pool_new(threads);
-    double bw = tq_measure_bandwidth(pool, (size_t)256 << 20);
     int nth = pool ? tq_pool_size(pool) : 1;
+    if (bw_acc.n == 0) {
+        double bw1 = pool ? tq_measure_bandwidth(pool, PROBE_MIN) : 0;
+        acc_add(&bw_acc, bw1);
+        if (bw1 > 0 && step_bytes)
+            acc_add(&frac_acc, acc_mean(&tg_acc) / (bw1 * 1e9 / (double)step_bytes));
+    }
     tq_pool_free(pool);
+    double bw = acc_mean(&bw_acc);
     double bound = step_bytes ? bw * 1e9 / (double)step_bytes : 0;
-    double frac = bound > 0 ? acc_mean(&tg_acc) / bound : 0;
+    double frac = acc_mean(&frac_acc);
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "model", path);
@@ -183,8 +218,11 @@ int bench_model(const char *path, int pp, int tg, int threads, int reps, bool js
         cJSON_AddNumberToObject(o, "tg_tps", acc_mean(&tg_acc));
         cJSON_AddNumberToObject(o, "tg_tps_std", acc_std(&tg_acc));
         cJSON_AddNumberToObject(o, "bandwidth_gbs", bw);
+        cJSON_AddNumberToObject(o, "bandwidth_gbs_std", acc_std(&bw_acc));
+        cJSON_AddNumberToObject(o, "bandwidth_probes", bw_acc.n);
         cJSON_AddNumberToObject(o, "tg_bound_tps", bound);
         cJSON_AddNumberToObject(o, "tg_fraction_of_bound", frac);
+        cJSON_AddNumberToObject(o, "tg_fraction_of_bound_std", acc_std(&frac_acc));
         cJSON_AddNumberToObject(o, "peak_rss_bytes", peak);
         cJSON_AddNumberToObject(o, "kv_cache_bytes", kv);
         char *s = cJSON_Print(o);
@@ -203,10 +241,13 @@ int bench_model(const char *path, int pp, int tg, int threads, int reps, bool js
                    acc_mean(&ttft_acc), acc_std(&ttft_acc), pp);
         if (tg > 0)
             printf("tg%-8d  %8.2f ± %.2f tokens/s\n", tg, acc_mean(&tg_acc), acc_std(&tg_acc));
-        printf("memory      %.1f GB/s measured; a step reads %.1f MB, so at most %.1f tokens/s\n",
-               bw, step_bytes / 1e6, bound);
+        printf("memory      %.1f ± %.1f GB/s measured %s; a step reads %.1f MB, so at most "
+               "%.1f tokens/s\n", bw, acc_std(&bw_acc),
+               bw_acc.n > 1 ? "after each repetition" : "once", step_bytes / 1e6, bound);
         if (tg > 0)
-            printf("generation  %.0f%% of the bandwidth bound\n", 100 * frac);
+            printf("generation  %.0f ± %.0f%% of the bandwidth bound%s\n", 100 * frac,
+                   100 * acc_std(&frac_acc),
+                   frac_acc.n > 1 ? " (each repetition against its own measurement)" : "");
         printf("peak memory %.1f MiB resident (weights file %.1f MiB + KV cache %.1f MiB = "
                "%.0f%% of that)\n", peak / 1048576, file_bytes / 1048576.0, kv / 1048576,
                100 * peak / (file_bytes + kv));

@@ -17,4 +17,8 @@
  * bytes is too small to time. Takes roughly bytes / (bandwidth) * 6 plus the time to fill. */
 double tq_measure_bandwidth(tq_pool *pool, size_t bytes);
 
+/* The same over memory that is already there and resident (a model's mapped weights): no
+ * allocation, so the process's peak memory does not grow. buf is only read. */
+double tq_measure_read_bandwidth(tq_pool *pool, const void *buf, size_t bytes);
+
 #endif

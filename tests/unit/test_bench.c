@@ -56,6 +56,36 @@ TEST(bench_model_json)
     cJSON_Delete(j);
 }
 
+/* A model larger than PROBE_MIN (256 MiB) is its own bandwidth probe: one reading after
+ * every repetition, read from the mapped weights, so the peak memory stays near the file
+ * size (an allocated 256 MiB probe buffer would add 70 % to this 358 MiB model). */
+TEST(bench_model_probes_bandwidth_each_repetition)
+{
+    char tool[512], path[512], cmd[2048], out[8192];
+    const char *bin = test_bin(), *slash = strrchr(bin, '/');
+    snprintf(tool, sizeof tool, "%.*s/mkmodel", slash ? (int)(slash - bin) : 1,
+             slash ? bin : ".");
+    snprintf(path, sizeof path, "%s/probe-f16.gguf", test_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s --arch llama --layers 2 --embd 2048 --heads 16 --kv-heads 4 "
+             "--ffn 8192 --ctx 512 --tied --type F16 --vocab " TESTDATA
+             "/vocab/ggml-vocab-llama-spm.gguf -o %s 2>&1", tool, path);
+    REQUIRE(test_run(cmd, out, sizeof out) == 0);
+    snprintf(cmd, sizeof cmd, "%s bench %s -p 8 -n 4 -r 3 -t 1 --json 2>&1", bin, path);
+    int rc = test_run(cmd, out, sizeof out);
+    remove(path);
+    REQUIRE(rc == 0);
+    cJSON *j = cJSON_Parse(out);
+    REQUIRE(j);
+    CHECK_EQ(cJSON_GetObjectItem(j, "bandwidth_probes")->valuedouble, 3);
+    CHECK(cJSON_GetObjectItem(j, "bandwidth_gbs")->valuedouble > 0);
+    CHECK(cJSON_GetObjectItem(j, "tg_fraction_of_bound")->valuedouble > 0);
+    double bytes = cJSON_GetObjectItem(j, "bytes")->valuedouble;
+    double peak = cJSON_GetObjectItem(j, "peak_rss_bytes")->valuedouble;
+    CHECK(bytes > 3.5e8);
+    CHECK(peak < 1.3 * bytes);
+    cJSON_Delete(j);
+}
+
 TEST(bench_usage_errors)
 {
     char cmd[1024], out[1024];
