@@ -10,9 +10,15 @@
  * the median of several runs is reported for the reference kernels (the in-run baseline)
  * and the best kernels this CPU offers, next to the measured bandwidth.
  *
+ * Prompt processing is bound by compute instead, so the run also measures the cores' peak
+ * multiply-add rate (int8 and FP32, every thread at once; kernels/peak.h) and times the
+ * batched products (GEMM_BATCH activation rows against GEMM_ROWS weight rows) of each type
+ * that has a batched path, as a share of the peak of the arithmetic they use.
+ *
  * `hearth bench MODEL` (bench_model.c) times prompt processing and generation of a model.
  */
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +39,9 @@
 #define MIN_REPS 3
 #define MAX_REPS 9
 #define REP_BUDGET_S 0.4      /* per type and kernel set, once MIN_REPS are done */
+#define GEMM_BATCH 256
+#define GEMM_ROWS 1024
+#define PEAK_ITERS 4000000    /* about 10-40 ms per probe */
 
 static const int bench_types[] = {
     TQ_F32, TQ_F16, TQ_BF16, TQ_Q8_0, TQ_Q4_0, TQ_Q4_1, TQ_Q5_0, TQ_Q5_1,
@@ -46,7 +55,13 @@ typedef struct result {
     size_t bytes;
     double ref_gbs, best_gbs;
     const char *best_isa;   /* the set whose kernel `best` actually uses for this type */
+    double gemm_gmacs;      /* batched product, 0 when the type has no batched path */
+    bool gemm_int8;         /* its arithmetic: int8 (quantized types) or FP32 */
 } result;
+
+typedef struct peaks {
+    double int8_gmacs, fp32_gmacs; /* all threads; 0 where the set has no probe */
+} peaks;
 
 /* Buffers shared by every type, sized for the largest matrix. */
 typedef struct bench {
@@ -108,10 +123,10 @@ static void cpu_name(char *out, size_t cap)
 /* Fill `rows` rows of `type` with SEED_ROWS distinct random rows, repeated. Types without
  * a quantizer get random bytes: every bit pattern is a valid block, and the kernels' speed
  * does not depend on the values. */
-static void fill_matrix(bench *b, int type, int rows, size_t row_bytes)
+static void fill_matrix(bench *b, char *W, int type, int rows, size_t row_bytes)
 {
     for (int r = 0; r < SEED_ROWS && r < rows; r++) {
-        char *dst = b->W + (size_t)r * row_bytes;
+        char *dst = W + (size_t)r * row_bytes;
         if (tq_can_quantize(type)) {
             for (int c = 0; c < COLS; c++)
                 b->seed[c] = rnd();
@@ -122,7 +137,7 @@ static void fill_matrix(bench *b, int type, int rows, size_t row_bytes)
         }
     }
     for (int r = SEED_ROWS; r < rows; r++)
-        memcpy(b->W + (size_t)r * row_bytes, b->W + (size_t)(r % SEED_ROWS) * row_bytes, row_bytes);
+        memcpy(W + (size_t)r * row_bytes, W + (size_t)(r % SEED_ROWS) * row_bytes, row_bytes);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -158,6 +173,72 @@ static const char *isa_of(const tq_kernels *best, int type)
     if (avx2 && best != avx2 && best->vec_dot[type] == avx2->vec_dot[type])
         return avx2->name;
     return best->name;
+}
+
+typedef struct peak_job {
+    tq_peak_fn fn;
+    _Atomic uint64_t done;
+} peak_job;
+
+static void peak_task(void *arg, int ith, int nth)
+{
+    peak_job *j = arg;
+    (void)ith, (void)nth;
+    j->done += j->fn(PEAK_ITERS);
+}
+
+/* Multiply-adds per second, in billions, of fn running on every thread at once; best of 5
+ * (a neighbour on a shared machine takes whole passes away). */
+static double measure_peak(tq_pool *pool, tq_peak_fn fn)
+{
+    double best = 0;
+    for (int rep = 0; fn && rep < 5; rep++) {
+        peak_job j = { .fn = fn };
+        double t0 = seconds();
+        tq_pool_run(pool, peak_task, &j);
+        double t = seconds() - t0, rate = t > 0 ? (double)j.done / t / 1e9 : 0;
+        best = rate > best ? rate : best;
+    }
+    return best;
+}
+
+/* Median multiply-adds per second (billions) of a GEMM_BATCH-row batch through the best
+ * kernels (its own buffers: at most 16 MB of weights, which stay in the last-level cache
+ * or close to it, as a product's panels do); 0 if the type has no batched path there. */
+static double time_gemm(bench *b, const tq_kernels *k, int type)
+{
+    /* Only where a peak gives the figure its meaning: the plain-C set has none, and its
+     * GEMM would take seconds per type. */
+    const bool quant = tq_gemm_block_size(type) > 0 && k->gemm && k->peak_int8;
+    if (!quant && !(tq_gemmf_type(type) && k->gemmf && k->peak_fp32))
+        return 0;
+    const size_t bytes = (size_t)GEMM_ROWS * tq_row_size(type, COLS);
+    const size_t scratch = tq_matmul_scratch_size(type, COLS, GEMM_BATCH);
+    float *x = mem_alloc((size_t)GEMM_BATCH * COLS * sizeof(float));
+    float *y = mem_alloc((size_t)GEMM_BATCH * GEMM_ROWS * sizeof(float));
+    char *W = mem_alloc_aligned(bytes, 64);
+    void *sc = scratch ? mem_alloc_aligned(scratch, 64) : NULL;
+    double gmacs = 0;
+    if (x && y && W && (sc || !scratch)) {
+        fill_matrix(b, W, type, GEMM_ROWS, tq_row_size(type, COLS));
+        for (size_t i = 0; i < (size_t)GEMM_BATCH * COLS; i++)
+            x[i] = rnd();
+        double t[MIN_REPS];
+        tq_matmul(b->pool, k, y, W, type, GEMM_ROWS, COLS, x, GEMM_BATCH, sc); /* warm-up */
+        for (int n = 0; n < MIN_REPS; n++) {
+            double t0 = seconds();
+            tq_matmul(b->pool, k, y, W, type, GEMM_ROWS, COLS, x, GEMM_BATCH, sc);
+            t[n] = seconds() - t0;
+        }
+        qsort(t, MIN_REPS, sizeof t[0], cmp_double);
+        if (t[MIN_REPS / 2] > 0)
+            gmacs = (double)GEMM_ROWS * COLS * GEMM_BATCH / t[MIN_REPS / 2] / 1e9;
+    }
+    mem_free(x);
+    mem_free(y);
+    mem_free_aligned(W);
+    mem_free_aligned(sc);
+    return gmacs;
 }
 
 static int bench_init(bench *b, int threads, size_t mb)
@@ -197,15 +278,24 @@ static void run_type(bench *b, int type, result *res)
 {
     const size_t row_bytes = tq_row_size(type, COLS);
     const int rows = (int)(b->max_bytes / row_bytes); /* >= 1: MB >= 1 exceeds any row */
-    fill_matrix(b, type, rows, row_bytes);
+    fill_matrix(b, b->W, type, rows, row_bytes);
     const tq_kernels *best = tq_kernels_best();
     *res = (result){ .type = type, .rows = rows, .bytes = (size_t)rows * row_bytes };
     res->ref_gbs = time_matvec(b, tq_kernels_ref(), type, rows, res->bytes);
     res->best_gbs = time_matvec(b, best, type, rows, res->bytes);
     res->best_isa = isa_of(best, type);
+    res->gemm_gmacs = time_gemm(b, best, type);
+    res->gemm_int8 = tq_gemm_block_size(type) > 0;
 }
 
-static void print_text(const char *cpu, int threads, double bw, size_t mb, const result *r)
+static double pct_of_peak(const result *r, const peaks *pk)
+{
+    double peak = r->gemm_int8 ? pk->int8_gmacs : pk->fp32_gmacs;
+    return peak > 0 ? 100 * r->gemm_gmacs / peak : 0;
+}
+
+static void print_text(const char *cpu, int threads, double bw, size_t mb, const result *r,
+                       const peaks *pk)
 {
     printf("hearth bench --kernels: %s, %d threads, best kernels: %s\n", cpu, threads,
            tq_kernels_best()->name);
@@ -218,9 +308,36 @@ static void print_text(const char *cpu, int threads, double bw, size_t mb, const
         printf("%-6s %10.1f %10.2f %10.2f %-7s %7.0f%%\n", tq_type_name(r[i].type),
                (double)r[i].bytes / (1 << 20), r[i].ref_gbs, r[i].best_gbs, r[i].best_isa,
                bw > 0 ? 100 * r[i].best_gbs / bw : 0);
+    printf("\ncompute peak (all threads): int8 ");
+    if (pk->int8_gmacs > 0)
+        printf("%.0f G multiply-adds/s", pk->int8_gmacs);
+    else
+        printf("not measured (no int8 multiply-add instruction in this set)");
+    printf(", FP32 ");
+    if (pk->fp32_gmacs > 0)
+        printf("%.0f G fused multiply-adds/s (%.0f GFLOP/s)\n", pk->fp32_gmacs,
+               2 * pk->fp32_gmacs);
+    else
+        printf("not measured\n");
+    printf("batched products: %d activation rows x %d weight rows x %d columns, median\n\n",
+           GEMM_BATCH, GEMM_ROWS, COLS);
+    int n_gemm = 0;
+    for (int i = 0; i < N_TYPES; i++)
+        n_gemm += r[i].gemm_gmacs > 0;
+    if (!n_gemm) {
+        printf("(not measured: the %s kernels have no batched kernel, or no peak probe to "
+               "compare it with)\n", tq_kernels_best()->name);
+        return;
+    }
+    printf("%-6s %12s %-5s %10s\n", "type", "G mul-add/s", "with", "% of peak");
+    for (int i = 0; i < N_TYPES; i++)
+        if (r[i].gemm_gmacs > 0)
+            printf("%-6s %12.1f %-5s %9.0f%%\n", tq_type_name(r[i].type), r[i].gemm_gmacs,
+                   r[i].gemm_int8 ? "int8" : "FP32", pct_of_peak(&r[i], pk));
 }
 
-static int print_json(const char *cpu, int threads, double bw, size_t mb, const result *r)
+static int print_json(const char *cpu, int threads, double bw, size_t mb, const result *r,
+                      const peaks *pk)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "cpu", cpu);
@@ -241,6 +358,21 @@ static int print_json(const char *cpu, int threads, double bw, size_t mb, const 
         cJSON_AddStringToObject(e, "best_isa", r[i].best_isa);
         cJSON_AddNumberToObject(e, "pct_of_bandwidth", bw > 0 ? 100 * r[i].best_gbs / bw : 0);
         cJSON_AddItemToArray(list, e);
+    }
+    cJSON_AddNumberToObject(root, "peak_int8_gmacs", pk->int8_gmacs);
+    cJSON_AddNumberToObject(root, "peak_fp32_gmacs", pk->fp32_gmacs);
+    cJSON_AddNumberToObject(root, "gemm_batch", GEMM_BATCH);
+    cJSON_AddNumberToObject(root, "gemm_rows", GEMM_ROWS);
+    cJSON *gl = cJSON_AddArrayToObject(root, "gemm");
+    for (int i = 0; i < N_TYPES && gl; i++) {
+        if (r[i].gemm_gmacs <= 0)
+            continue;
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "type", tq_type_name(r[i].type));
+        cJSON_AddNumberToObject(e, "gmacs", r[i].gemm_gmacs);
+        cJSON_AddStringToObject(e, "arithmetic", r[i].gemm_int8 ? "int8" : "fp32");
+        cJSON_AddNumberToObject(e, "pct_of_peak", pct_of_peak(&r[i], pk));
+        cJSON_AddItemToArray(gl, e);
     }
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
@@ -264,14 +396,16 @@ static int bench_kernels(int threads, int json, size_t mb)
     char cpu[256];
     cpu_name(cpu, sizeof cpu);
     double bw = tq_measure_bandwidth(b.pool, BW_BYTES);
+    const tq_kernels *best = tq_kernels_best();
+    peaks pk = { measure_peak(b.pool, best->peak_int8), measure_peak(b.pool, best->peak_fp32) };
     result res[N_TYPES];
     for (int i = 0; i < N_TYPES; i++)
         run_type(&b, bench_types[i], &res[i]);
     int n_threads = tq_pool_size(b.pool);
     bench_free(&b);
     if (json)
-        return print_json(cpu, n_threads, bw, mb, res);
-    print_text(cpu, n_threads, bw, mb, res);
+        return print_json(cpu, n_threads, bw, mb, res, &pk);
+    print_text(cpu, n_threads, bw, mb, res, &pk);
     return 0;
 }
 

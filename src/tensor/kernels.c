@@ -76,6 +76,7 @@ static tq_kernels avx2_set = {
     .from_float = {
         [TQ_Q8_0] = tq_from_float_q8_0_avx2,
     },
+    .peak_fp32 = tq_peak_fp32_avx2,
 };
 
 static tq_kernels avx512_set = {
@@ -108,6 +109,8 @@ static tq_kernels avx512_set = {
     .gemmf_unpack = tq_gemmf_unpack_avx512,
     .gemmf = tq_gemmf_avx512,
     .attn_f16 = tq_attn_f16_avx512,
+    .peak_int8 = tq_peak_int8_avx512,
+    .peak_fp32 = tq_peak_fp32_avx512,
 };
 
 /* XCR0 bits: which register state the OS saves on a context switch. */

@@ -21,6 +21,7 @@
 
 #include "tensor/kernels/attn.h"
 #include "tensor/kernels/gemm.h"
+#include "tensor/kernels/peak.h"
 #include "tensor/types.h"
 
 /* *s = dot(x, y) over n values: x is a row of the weight type, y a row of its
@@ -50,6 +51,8 @@ typedef struct tq_kernels {
     tq_gemmf_fn gemmf;
     /* Attention of the query heads sharing one KV head over an F16 cache (kernels/attn.h). */
     tq_attn_fn attn_f16;
+    /* Compute-peak probes of one core (kernels/peak.h); NULL where the set has none. */
+    tq_peak_fn peak_int8, peak_fp32;
 } tq_kernels;
 
 /* The activation type paired with a weight type, or -1 if there is no kernel for it. */

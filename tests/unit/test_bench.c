@@ -3,6 +3,9 @@
 #include "test.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
 #include <stdlib.h>
 
 TEST(bench_kernels_json)
@@ -35,6 +38,29 @@ TEST(bench_kernels_json)
         cJSON *ref = cJSON_GetObjectItem(e, "ref_gbs"), *best = cJSON_GetObjectItem(e, "best_gbs");
         CHECK(cJSON_IsNumber(ref) && ref->valuedouble > 0);
         CHECK(cJSON_IsNumber(best) && best->valuedouble > 0);
+    }
+    /* The compute peaks and the batched products: every set with a GEMM (AVX-512 here) has
+     * an int8 and an FP32 probe; each product's share is its rate over the matching peak. */
+    const char *isa = cJSON_GetObjectItem(root, "isa")->valuestring;
+    double p8 = cJSON_GetObjectItem(root, "peak_int8_gmacs")->valuedouble;
+    double p32 = cJSON_GetObjectItem(root, "peak_fp32_gmacs")->valuedouble;
+    cJSON *gemm = cJSON_GetObjectItem(root, "gemm");
+    REQUIRE(cJSON_IsArray(gemm));
+    if (strcmp(isa, "avx512") == 0) {
+        CHECK(p8 > 0 && p32 > 0);
+        bool q4_0 = false, f16 = false;
+        for (int i = 0; i < cJSON_GetArraySize(gemm); i++) {
+            cJSON *e = cJSON_GetArrayItem(gemm, i);
+            const char *t = cJSON_GetObjectItem(e, "type")->valuestring;
+            const char *ar = cJSON_GetObjectItem(e, "arithmetic")->valuestring;
+            double g = cJSON_GetObjectItem(e, "gmacs")->valuedouble;
+            double pct = cJSON_GetObjectItem(e, "pct_of_peak")->valuedouble;
+            CHECK(g > 0);
+            CHECK_NEAR(pct, 100 * g / (strcmp(ar, "int8") == 0 ? p8 : p32), 1e-6 * pct);
+            q4_0 |= strcmp(t, "Q4_0") == 0 && strcmp(ar, "int8") == 0;
+            f16 |= strcmp(t, "F16") == 0 && strcmp(ar, "fp32") == 0;
+        }
+        CHECK(q4_0 && f16);
     }
     cJSON_Delete(root);
 }
