@@ -202,6 +202,12 @@ static double measure_peak(tq_pool *pool, tq_peak_fn fn)
     return best;
 }
 
+/* Does the set multiply batches of this type in int8 (else in FP32, as matmul.c routes)? */
+static bool gemm_is_int8(const tq_kernels *k, int type)
+{
+    return tq_gemm_block_size(type) > 0 && k->gemm;
+}
+
 /* Median multiply-adds per second (billions) of a GEMM_BATCH-row batch through the best
  * kernels (its own buffers: at most 16 MB of weights, which stay in the last-level cache
  * or close to it, as a product's panels do); 0 if the type has no batched path there. */
@@ -209,8 +215,10 @@ static double time_gemm(bench *b, const tq_kernels *k, int type)
 {
     /* Only where a peak gives the figure its meaning: the plain-C set has none, and its
      * GEMM would take seconds per type. */
-    const bool quant = tq_gemm_block_size(type) > 0 && k->gemm && k->peak_int8;
-    if (!quant && !(tq_gemmf_type(type) && k->gemmf && k->peak_fp32))
+    const bool int8 = gemm_is_int8(k, type);
+    const bool fp32 = !int8 && k->gemmf && (tq_gemmf_type(type) ||
+                                            (!k->gemm && tq_gemmf_decodable(type)));
+    if (!(int8 && k->peak_int8) && !(fp32 && k->peak_fp32))
         return 0;
     const size_t bytes = (size_t)GEMM_ROWS * tq_row_size(type, COLS);
     const size_t scratch = tq_matmul_scratch_size(type, COLS, GEMM_BATCH);
@@ -285,7 +293,7 @@ static void run_type(bench *b, int type, result *res)
     res->best_gbs = time_matvec(b, best, type, rows, res->bytes);
     res->best_isa = isa_of(best, type);
     res->gemm_gmacs = time_gemm(b, best, type);
-    res->gemm_int8 = tq_gemm_block_size(type) > 0;
+    res->gemm_int8 = gemm_is_int8(best, type);
 }
 
 static double pct_of_peak(const result *r, const peaks *pk)

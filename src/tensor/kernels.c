@@ -76,6 +76,9 @@ static tq_kernels avx2_set = {
     .from_float = {
         [TQ_Q8_0] = tq_from_float_q8_0_avx2,
     },
+    .gemmf_unpack = tq_gemmf_unpack_avx2,
+    .gemmf = tq_gemmf_avx2,
+    .attn_f16 = tq_attn_f16_avx2,
     .peak_fp32 = tq_peak_fp32_avx2,
 };
 

@@ -33,6 +33,7 @@
  * is allocated here; `scratch` holds tq_matmul_scratch_size() bytes.
  */
 #include "tensor/matmul.h"
+#include "tensor/quant.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -106,9 +107,12 @@ typedef struct gemmf_job {
     atomic_int next;    /* next unclaimed panel */
 } gemmf_job;
 
+/* Float weights take the float GEMM wherever a set has one; quantized weights only in a
+ * set without an int8 GEMM of its own (AVX2), decoded to F32. */
 static bool use_gemmf(const tq_kernels *k, int type, int batch)
 {
-    return batch >= GEMM_MIN_BATCH && k->gemmf && tq_gemmf_type(type);
+    return batch >= GEMM_MIN_BATCH && k->gemmf &&
+           (tq_gemmf_type(type) || (!k->gemm && tq_gemmf_decodable(type)));
 }
 
 static bool use_gemm(const tq_kernels *k, int type, int batch)
@@ -130,15 +134,29 @@ static size_t packed_group_bytes(int type, int cols)
     return (size_t)(cols / bs) * tq_gemm_record_size(bs);
 }
 
+/* The float GEMM on quantized weights: the converted rows, then (64-byte aligned) the same
+ * rows decoded back to floats. */
+static size_t gemmf_scratch_size(int vt, int cols, int batch)
+{
+    return packed_offset(vt, cols, batch) + (size_t)batch * cols * sizeof(float);
+}
+
 size_t tq_matmul_scratch_size(int type, int cols, int batch)
 {
     int vt = tq_vec_dot_type(type);
     if (vt < 0 || vt == TQ_F32 || batch <= 0)
         return 0;
-    if (!use_gemm(tq_kernels_ref(), type, batch))
-        return (size_t)batch * tq_row_size(vt, cols);
-    int groups = (batch + TQ_GEMM_COLS - 1) / TQ_GEMM_COLS;
-    return packed_offset(vt, cols, batch) + (size_t)groups * packed_group_bytes(type, cols);
+    size_t need = (size_t)batch * tq_row_size(vt, cols);
+    if (use_gemm(tq_kernels_ref(), type, batch)) {
+        int groups = (batch + TQ_GEMM_COLS - 1) / TQ_GEMM_COLS;
+        need = packed_offset(vt, cols, batch) + (size_t)groups * packed_group_bytes(type, cols);
+    }
+    /* any set may take the float GEMM instead (one without an int8 GEMM) */
+    if (batch >= GEMM_MIN_BATCH && tq_gemmf_decodable(type)) {
+        size_t f = gemmf_scratch_size(vt, cols, batch);
+        need = f > need ? f : need;
+    }
+    return need;
 }
 
 static void convert_task(void *arg, int ith, int nth)
@@ -271,9 +289,37 @@ static void gemmf_task(void *arg, int ith, int nth)
     }
 }
 
-static void matmul_gemmf(tq_pool *pool, const tq_kernels *k, float *y, const void *W, int type,
-                         int rows, int cols, const float *x, int batch)
+typedef struct decode_job {
+    int vt, cols, batch;
+    const char *xq;
+    size_t x_row;
+    float *xf;
+} decode_job;
+
+static void decode_task(void *arg, int ith, int nth)
 {
+    const decode_job *j = arg;
+    for (int b = j->batch * ith / nth; b < j->batch * (ith + 1) / nth; b++)
+        tq_dequantize(j->vt, j->xq + (size_t)b * j->x_row, j->xf + (size_t)b * j->cols, j->cols);
+}
+
+static const char *convert(tq_pool *pool, const tq_kernels *k, int vt, int cols,
+                           const float *x, int batch, void *scratch, size_t *x_row);
+
+/* Quantized weights reach the float GEMM only in a set without an int8 GEMM. Their
+ * activations are first rounded through the vec_dot type (converted, then decoded back),
+ * so a batch multiplies the same activation values one row at a time would, and the two
+ * agree to float rounding rather than to activation-quantization error. */
+static void matmul_gemmf(tq_pool *pool, const tq_kernels *k, float *y, const void *W, int type,
+                         int rows, int cols, const float *x, int batch, void *scratch)
+{
+    if (!tq_gemmf_type(type)) {
+        decode_job d = { .vt = tq_vec_dot_type(type), .cols = cols, .batch = batch };
+        d.xq = convert(pool, k, d.vt, cols, x, batch, scratch, &d.x_row);
+        d.xf = (float *)((char *)scratch + packed_offset(d.vt, cols, batch));
+        tq_pool_run(pool, decode_task, &d);
+        x = d.xf;
+    }
     gemmf_job j = {
         .k = k, .type = type, .W = W, .w_row = tq_row_size(type, cols), .rows = rows,
         .cols = cols, .batch = batch, .x = x, .y = y,
@@ -353,7 +399,7 @@ void tq_matmul_multi(tq_pool *pool, const tq_kernels *k, const tq_matmul_item *i
             continue;
         if (use_gemmf(k, items[i].type, batch))
             matmul_gemmf(pool, k, items[i].y, items[i].W, items[i].type, items[i].rows, cols, x,
-                         batch);
+                         batch, scratch);
         else if (use_gemm(k, items[i].type, batch))
             matmul_gemm(pool, k, items[i].y, items[i].W, items[i].type, items[i].rows, cols, x,
                         batch, scratch);

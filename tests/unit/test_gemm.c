@@ -200,13 +200,15 @@ TEST(gemm_every_set_vs_vec_dot_ref)
 TEST(gemm_rows_longer_than_a_chunk)
 {
     static const int types[] = { TQ_Q4_0, TQ_Q6_K, TQ_Q4_K };
+    /* the widest set with an int8 GEMM (HEARTH_ISA=avx2 leaves the best one without) */
+    const tq_kernels *k = tq_kernels_best()->gemm ? tq_kernels_best() : tq_kernels_ref();
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         gemm_case g;
         REQUIRE(case_make(&g, types[t], 6, TQ_GEMM_KC + 256, 18, 99u + (uint32_t)t));
         float *y = mem_alloc((size_t)g.rows * g.batch * sizeof(float));
         REQUIRE(y);
-        REQUIRE(run_gemm(tq_kernels_best(), &g, y));
-        check_outputs(tq_kernels_best()->name, &g, y);
+        REQUIRE(run_gemm(k, &g, y));
+        check_outputs(k->name, &g, y);
         mem_free(y);
         case_free(&g);
     }
@@ -290,14 +292,33 @@ static void check_gemmf(const tq_kernels *k, int type, int rows, int cols, int b
     }
     for (int i = 0; i < batch * cols; i++)
         x[i] = rnd(&seed);
-    REQUIRE(tq_matmul_scratch_size(type, cols, batch) == 0);
-    tq_matmul(pool, k, y, W, type, rows, cols, x, batch, NULL);
+    /* Quantized weights: the path rounds the activations through the vec_dot type first
+     * (matmul.c), so the expected product uses them rounded the same way, by the plain-C
+     * quantizer and dequantizer. */
+    float *xe = mem_alloc((size_t)batch * cols * sizeof(float));
+    REQUIRE(xe);
+    const int vt = tq_vec_dot_type(type);
+    char *xq = vt != TQ_F32 ? mem_alloc(tq_row_size(vt, cols)) : NULL;
+    for (int b = 0; b < batch; b++) {
+        if (xq) {
+            tq_quantize(vt, x + (size_t)b * cols, xq, cols);
+            tq_dequantize(vt, xq, xe + (size_t)b * cols, cols);
+        } else {
+            memcpy(xe + (size_t)b * cols, x + (size_t)b * cols, (size_t)cols * sizeof(float));
+        }
+    }
+    mem_free(xq);
+    size_t ss = tq_matmul_scratch_size(type, cols, batch);
+    void *scratch = ss ? mem_alloc_aligned(ss, 64) : NULL;
+    REQUIRE(!ss || scratch);
+    tq_matmul(pool, k, y, W, type, rows, cols, x, batch, scratch);
+    mem_free_aligned(scratch);
     int bad = 0;
     for (int b = 0; b < batch && bad < 3; b++)
         for (int r = 0; r < rows && bad < 3; r++) {
             double want = 0, S = 0;
             for (int i = 0; i < cols; i++) {
-                double p = (double)wf[(size_t)r * cols + i] * x[(size_t)b * cols + i];
+                double p = (double)wf[(size_t)r * cols + i] * xe[(size_t)b * cols + i];
                 want += p;
                 S += fabs(p);
             }
@@ -309,6 +330,7 @@ static void check_gemmf(const tq_kernels *k, int type, int rows, int cols, int b
             }
         }
     mem_free(x);
+    mem_free(xe);
     mem_free(y);
     mem_free(wf);
     mem_free(W);
@@ -329,40 +351,80 @@ TEST(gemmf_every_set_vs_double)
     }
 }
 
-/* The SIMD decoder's panel is the plain-C one, bit for bit, padding included. */
+/* A set without an int8 GEMM (AVX2) multiplies batches on quantized weights in the float
+ * GEMM, decoded to F32: the result is then the product of the dequantized weights with the
+ * activations as the vec_dot type rounds them, to float rounding. Columns: whole 256-value
+ * chunks, and for the legacy types a 32-value tail chunk (288). */
+TEST(gemmf_quantized_vs_double)
+{
+    const tq_kernels *sets[] = { tq_kernels_ref(), tq_kernels_avx2(), tq_kernels_avx512() };
+    static const int qtypes[] = { TQ_Q4_0, TQ_Q8_0, TQ_Q5_1, TQ_Q4_K, TQ_Q6_K };
+    static const int shapes[][3] = { { 37, 768, 21 }, { 5, 512, 8 }, { 50, 256, 13 } };
+    int runs = 0;
+    for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
+        if (!sets[s] || sets[s]->gemm || !sets[s]->gemmf)
+            continue;
+        for (size_t t = 0; t < sizeof qtypes / sizeof qtypes[0]; t++) {
+            for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++, runs++)
+                check_gemmf(sets[s], qtypes[t], shapes[i][0], shapes[i][1], shapes[i][2],
+                            11u + (uint32_t)(t * 10 + i));
+            if (tq_traits_of(qtypes[t])->blck == 32)
+                check_gemmf(sets[s], qtypes[t], 19, 288, 11, 5u + (uint32_t)t);
+        }
+    }
+    if (tq_kernels_avx2())
+        CHECK(runs > 0); /* the AVX2 set takes this path */
+}
+
+/* The SIMD decoders' panels are the plain-C one, bit for bit, padding included, for the
+ * float types and (AVX2, which decodes them) quantized ones. */
+static void check_unpack(const tq_kernels *k, int type, int rows_in, int cols, const int cuts[][3],
+                         int n_cuts);
+
 TEST(gemmf_unpack_simd_vs_ref)
 {
-    const tq_kernels *k = tq_kernels_avx512();
-    if (!k)
-        return;
-    enum { ROWS = 29, COLS = 300 };
-    const size_t n = (size_t)TQ_GEMMF_ROWS * TQ_GEMMF_KC;
-    float *a = mem_alloc(n * sizeof(float)), *b = mem_alloc(n * sizeof(float));
-    float *wf = mem_alloc(COLS * sizeof(float));
-    REQUIRE(a && b && wf);
-    uint32_t seed = 99;
-    for (size_t t = 0; t < sizeof float_types / sizeof float_types[0]; t++) {
-        const int type = float_types[t];
-        size_t w_row = tq_row_size(type, COLS);
-        char *W = mem_alloc(ROWS * w_row);
-        REQUIRE(W);
-        for (int r = 0; r < ROWS; r++) {
-            for (int i = 0; i < COLS; i++)
-                wf[i] = rnd(&seed);
-            tq_quantize(type, wf, W + (size_t)r * w_row, COLS);
-        }
-        static const int cuts[][3] = { { 32, 0, 256 }, { 29, 256, 44 }, { 7, 3, 13 } };
-        for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
-            int rows = cuts[c][0] < ROWS ? cuts[c][0] : ROWS, k0 = cuts[c][1], kc = cuts[c][2];
-            size_t used = (size_t)((kc + 15) & ~15) * TQ_GEMMF_ROWS;
-            memset(a, 0x7f, n * sizeof(float));
-            memset(b, 0x7f, n * sizeof(float));
-            tq_gemmf_unpack_ref(type, W, w_row, rows, k0, kc, a);
-            k->gemmf_unpack(type, W, w_row, rows, k0, kc, b);
-            CHECK(memcmp(a, b, used * sizeof(float)) == 0);
-        }
-        mem_free(W);
+    static const int fcuts[][3] = { { 32, 0, 256 }, { 29, 256, 44 }, { 7, 3, 13 } };
+    static const int qcuts[][3] = { { 32, 0, 256 }, { 29, 256, 256 }, { 7, 256, 256 } };
+    static const int qtypes[] = { TQ_Q4_0, TQ_Q8_0, TQ_Q4_K, TQ_Q6_K, TQ_Q5_0 };
+    const tq_kernels *sets[] = { tq_kernels_avx2(), tq_kernels_avx512() };
+    for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
+        if (!sets[s] || !sets[s]->gemmf_unpack)
+            continue;
+        for (size_t t = 0; t < sizeof float_types / sizeof float_types[0]; t++)
+            check_unpack(sets[s], float_types[t], 29, 300, fcuts, 3);
+        if (!sets[s]->gemm)
+            for (size_t t = 0; t < sizeof qtypes / sizeof qtypes[0]; t++)
+                check_unpack(sets[s], qtypes[t], 29, 512, qcuts, 3);
     }
+}
+
+static void check_unpack(const tq_kernels *k, int type, int rows_in, int cols, const int cuts[][3],
+                         int n_cuts)
+{
+    const size_t n = (size_t)TQ_GEMMF_ROWS * TQ_GEMMF_KC;
+    const size_t w_row = tq_row_size(type, cols);
+    float *a = mem_alloc(n * sizeof(float)), *b = mem_alloc(n * sizeof(float));
+    float *wf = mem_alloc((size_t)cols * sizeof(float));
+    char *W = mem_alloc((size_t)rows_in * w_row);
+    REQUIRE(a && b && wf && W);
+    uint32_t seed = 99;
+    for (int r = 0; r < rows_in; r++) {
+        for (int i = 0; i < cols; i++)
+            wf[i] = rnd(&seed);
+        tq_quantize(type, wf, W + (size_t)r * w_row, cols);
+    }
+    for (int c = 0; c < n_cuts; c++) {
+        int rows = cuts[c][0] < rows_in ? cuts[c][0] : rows_in, k0 = cuts[c][1], kc = cuts[c][2];
+        size_t used = (size_t)((kc + 15) & ~15) * TQ_GEMMF_ROWS;
+        memset(a, 0x7f, n * sizeof(float));
+        memset(b, 0x7f, n * sizeof(float));
+        tq_gemmf_unpack_ref(type, W, w_row, rows, k0, kc, a);
+        k->gemmf_unpack(type, W, w_row, rows, k0, kc, b);
+        if (memcmp(a, b, used * sizeof(float)) != 0)
+            test_fail(__FILE__, __LINE__, "%s %s panel rows %d k0 %d kc %d differs from ref",
+                      k->name, tq_type_name(type), rows, k0, kc);
+    }
+    mem_free(W);
     mem_free(a);
     mem_free(b);
     mem_free(wf);

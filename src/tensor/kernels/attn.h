@@ -8,8 +8,8 @@
  *     att[h][i] = softmax_i(scale * q_h . K_i)  (i < n),   out_h = sum_i att[h][i] * V_i
  * K and V rows are hd F16 values, `stride` elements apart; q and out are ng rows of hd
  * floats; att is scratch of ng * n floats. The reference converts each value with
- * tq_f16_to_f32 and sums in float in position order; the AVX-512 variant converts 16
- * values per instruction (F16C/AVX-512F), which changes only the order of float rounding.
+ * tq_f16_to_f32 and sums in float in position order; the AVX2 and AVX-512 variants convert
+ * 8 or 16 values per instruction (F16C), which changes only the order of float rounding.
  */
 #ifndef HEARTH_TENSOR_KERNELS_ATTN_H
 #define HEARTH_TENSOR_KERNELS_ATTN_H
@@ -31,6 +31,7 @@ typedef struct tq_attn_args {
 typedef void (*tq_attn_fn)(const tq_attn_args *a);
 
 void tq_attn_f16_ref(const tq_attn_args *a);
+void tq_attn_f16_avx2(const tq_attn_args *a);
 void tq_attn_f16_avx512(const tq_attn_args *a);
 
 #endif

@@ -75,7 +75,9 @@ void tq_gemm_avx512(const tq_gemm_panel *p, const uint8_t *act, size_t group_str
                     int ldy, int rows, int cols, bool accumulate);
 
 /* ---- Float weights (F32, F16, BF16) ------------------------------------------------------
- * Batches on float weights multiply float activations (as their vec_dot does). A panel is
+ * Batches on float weights multiply float activations (as their vec_dot does). A set
+ * without an int8 GEMM (AVX2) also takes quantized weights this way: decoded to F32 once
+ * per product (tq_dequantize, exact), they meet the float activations unquantized. A panel is
  * TQ_GEMMF_ROWS weight rows over kc <= TQ_GEMMF_KC values, decoded to F32 and stored
  * k-major: panel[k * TQ_GEMMF_ROWS + r] (rows past the matrix, and k past kc up to the next
  * multiple of 16, are 0). One k of the panel is then two vectors of 16 rows, which the
@@ -85,8 +87,13 @@ void tq_gemm_avx512(const tq_gemm_panel *p, const uint8_t *act, size_t group_str
 #define TQ_GEMMF_ROWS 32
 #define TQ_GEMMF_KC 256   /* a multiple of 16 */
 
-/* Does the float GEMM path take weights of this type? */
+/* Is this a float weight type (F32, F16, BF16)? */
 bool tq_gemmf_type(int type);
+/* Can a panel be decoded from this type: a float type, or a quantized one whose blocks
+ * divide TQ_GEMMF_KC? */
+bool tq_gemmf_decodable(int type);
+/* Values k0 .. k0+kc-1 of one weight row as floats (k0 and kc whole blocks). */
+void tq_gemmf_decode_row(int type, const void *row, int k0, int kc, float *out);
 
 /* Decode weight rows 0 .. rows-1 (rows <= TQ_GEMMF_ROWS, w_row bytes apart), values
  * k0 .. k0+kc-1, into panel (TQ_GEMMF_ROWS * TQ_GEMMF_KC floats). */
@@ -103,6 +110,10 @@ void tq_gemmf_ref(const float *panel, int kc, const float *x, size_t ldx, float 
                   int rows, int cols, bool accumulate);
 void tq_gemmf_unpack_avx512(int type, const void *W, size_t w_row, int rows, int k0, int kc,
                             float *panel);
+void tq_gemmf_unpack_avx2(int type, const void *W, size_t w_row, int rows, int k0, int kc,
+                          float *panel);
+void tq_gemmf_avx2(const float *panel, int kc, const float *x, size_t ldx, float *y, int ldy,
+                   int rows, int cols, bool accumulate);
 void tq_gemmf_avx512(const float *panel, int kc, const float *x, size_t ldx, float *y, int ldy,
                      int rows, int cols, bool accumulate);
 

@@ -12,6 +12,7 @@
 
 #include "tensor/kernels/gemm.h"
 #include "tensor/kernels/gemm_unpack.h"
+#include "tensor/quant.h"
 #include "tensor/types.h"
 
 int tq_gemm_block_size(int type)
@@ -125,12 +126,34 @@ bool tq_gemmf_type(int type)
     return type == TQ_F32 || type == TQ_F16 || type == TQ_BF16;
 }
 
-static float float_at(int type, const uint8_t *row, int k)
+bool tq_gemmf_decodable(int type)
 {
+    if (tq_gemmf_type(type))
+        return true;
+    const tq_traits *t = tq_traits_of(type);
+    return t && t->supported && type != TQ_Q8_K && tq_can_dequantize(type) &&
+           TQ_GEMMF_KC % t->blck == 0;
+}
+
+void tq_gemmf_decode_row(int type, const void *row, int k0, int kc, float *out)
+{
+    const uint8_t *p = row;
     switch (type) {
-    case TQ_F16: return tq_f16_to_f32(((const tq_f16 *)row)[k]);
-    case TQ_BF16: return tq_bf16_to_f32(((const tq_bf16 *)row)[k]);
-    default: return ((const float *)row)[k];
+    case TQ_F32:
+        memcpy(out, (const float *)row + k0, (size_t)kc * sizeof(float));
+        return;
+    case TQ_F16:
+        for (int k = 0; k < kc; k++)
+            out[k] = tq_f16_to_f32(((const tq_f16 *)row)[k0 + k]);
+        return;
+    case TQ_BF16:
+        for (int k = 0; k < kc; k++)
+            out[k] = tq_bf16_to_f32(((const tq_bf16 *)row)[k0 + k]);
+        return;
+    default: {
+        const tq_traits *t = tq_traits_of(type);
+        tq_dequantize(type, p + (size_t)(k0 / t->blck) * t->type_size, out, kc);
+    }
     }
 }
 
@@ -138,11 +161,13 @@ void tq_gemmf_unpack_ref(int type, const void *W, size_t w_row, int rows, int k0
                          float *panel)
 {
     const int kpad = (kc + 15) & ~15;
-    for (int k = 0; k < kpad; k++)
-        for (int r = 0; r < TQ_GEMMF_ROWS; r++)
-            panel[k * TQ_GEMMF_ROWS + r] =
-                r < rows && k < kc ? float_at(type, (const uint8_t *)W + (size_t)r * w_row, k0 + k)
-                                   : 0.0f;
+    float v[TQ_GEMMF_KC];
+    for (int r = 0; r < TQ_GEMMF_ROWS; r++) {
+        if (r < rows)
+            tq_gemmf_decode_row(type, (const uint8_t *)W + (size_t)r * w_row, k0, kc, v);
+        for (int k = 0; k < kpad; k++)
+            panel[k * TQ_GEMMF_ROWS + r] = r < rows && k < kc ? v[k] : 0.0f;
+    }
 }
 
 /* One float sum per output in k order, as each lane of the SIMD kernels keeps it (they fuse
