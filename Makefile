@@ -66,8 +66,13 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The model-level tests again on the AVX2 kernels: they exercise AVX2's own batched path
+# (float GEMM, attention) end to end, which the per-kernel tests check only piece by piece.
+AVX2_PASS := llama_ batch_ bert_ whisper_ transcribe_ embed_
+
 test: all
 	./$(BUILD)/tests
+	HEARTH_ISA=avx2 ./$(BUILD)/tests $(AVX2_PASS)
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
