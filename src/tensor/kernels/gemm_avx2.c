@@ -20,6 +20,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "tensor/kernels/kquant.h"
 #include "tensor/types.h"
 
 #define INLINE static inline __attribute__((always_inline))
@@ -37,9 +38,23 @@ INLINE void scale_store32(__m256i q, float d, float *out)
                                                 _mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)))));
 }
 
-/* Row values k0 .. k0+kc-1 as floats in out[0 .. kpad), zero past kc. Q4_0 and Q8_0, the
- * common legacy types, are decoded here (the plain-C decoder was a tenth of a prompt);
- * the products (q - 8) * d and q * d are exact in float, as in tq_dequantize. */
+/* 32 unsigned values u (bytes) as d * u - m in out[0 .. 32): a multiply, then a subtract,
+ * as tq_dequantize rounds them (this file is built with -ffp-contract=off, so the two are
+ * never fused). */
+INLINE void affine_store32(__m256i u, float d, float m, float *out)
+{
+    const __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(m);
+    const __m128i lo = _mm256_castsi256_si128(u), hi = _mm256_extracti128_si256(u, 1);
+    const __m128i part[4] = { lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8) };
+    for (int i = 0; i < 4; i++) {
+        __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(part[i]));
+        _mm256_storeu_ps(out + 8 * i, _mm256_sub_ps(_mm256_mul_ps(dv, v), mv));
+    }
+}
+
+/* Row values k0 .. k0+kc-1 as floats in out[0 .. kpad), zero past kc. Q4_0, Q8_0 and Q4_K
+ * are decoded here (the plain-C decoder was a tenth of a prompt); the arithmetic is
+ * tq_dequantize's, so the values are the same to the bit. */
 static void decode_row(int type, const uint8_t *row, int k0, int kc, int kpad, float *out)
 {
     int k = 0;
@@ -57,6 +72,24 @@ static void decode_row(int type, const uint8_t *row, int k0, int kc, int kpad, f
         for (; k < kc; k += QK8_0, x++)
             scale_store32(_mm256_loadu_si256((const __m256i *)x->qs), tq_f16_to_f32(x->d),
                           out + k);
+    } else if (type == TQ_Q4_K) {
+        const block_q4_K *x = (const block_q4_K *)row + k0 / QK_K;
+        const __m256i m4 = _mm256_set1_epi8(0x0f);
+        for (; k < kc; k += QK_K, x++) {
+            const float d = tq_f16_to_f32(x->d), dmin = tq_f16_to_f32(x->dmin);
+            uint32_t w[4];
+            uint8_t sm[16]; /* scales of the eight sub-blocks, then their mins */
+            kq_unpack_scales_q4k(x->scales, w);
+            memcpy(sm, w, sizeof sm);
+            for (int j = 0; j < 4; j++) {
+                __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
+                float *o = out + k + 64 * j;
+                affine_store32(_mm256_and_si256(q, m4), d * (float)sm[2 * j],
+                               dmin * (float)sm[8 + 2 * j], o);
+                affine_store32(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+                               d * (float)sm[2 * j + 1], dmin * (float)sm[9 + 2 * j], o + 32);
+            }
+        }
     } else if (type == TQ_F16) {
         for (; k + 8 <= kc; k += 8)
             _mm256_storeu_ps(out + k, _mm256_cvtph_ps(_mm_loadu_si128(
