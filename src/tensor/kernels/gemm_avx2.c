@@ -52,9 +52,20 @@ INLINE void affine_store32(__m256i u, float d, float m, float *out)
     }
 }
 
-/* Row values k0 .. k0+kc-1 as floats in out[0 .. kpad), zero past kc. Q4_0, Q8_0 and Q4_K
- * are decoded here (the plain-C decoder was a tenth of a prompt); the arithmetic is
- * tq_dequantize's, so the values are the same to the bit. */
+/* 32 int8 values q as s0 * q (the first 16) and s1 * q (the last 16) in out[0 .. 32). */
+INLINE void scale2_store32(__m256i q, float s0, float s1, float *out)
+{
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    const __m128i part[4] = { lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8) };
+    for (int i = 0; i < 4; i++) {
+        __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[i]));
+        _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(_mm256_set1_ps(i < 2 ? s0 : s1), v));
+    }
+}
+
+/* Row values k0 .. k0+kc-1 as floats in out[0 .. kpad), zero past kc. Q4_0, Q8_0, Q4_K
+ * and Q6_K are decoded here (the plain-C decoder was a tenth of a prompt); the arithmetic
+ * is tq_dequantize's, so the values are the same to the bit. */
 static void decode_row(int type, const uint8_t *row, int k0, int kc, int kpad, float *out)
 {
     int k = 0;
@@ -88,6 +99,32 @@ static void decode_row(int type, const uint8_t *row, int k0, int kc, int kpad, f
                                dmin * (float)sm[8 + 2 * j], o);
                 affine_store32(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
                                d * (float)sm[2 * j + 1], dmin * (float)sm[9 + 2 * j], o + 32);
+            }
+        }
+    } else if (type == TQ_Q6_K) {
+        /* value l + 32 g of a 128-value half: the nibble of ql[l + 32 (g & 1)] picked by
+         * g >> 1, with bits 2g, 2g+1 of qh[l] on top, minus 32; scale sc[l / 16 + 2 g] */
+        const block_q6_K *x = (const block_q6_K *)row + k0 / QK_K;
+        const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3);
+        const __m256i bias = _mm256_set1_epi8(32);
+        for (; k < kc; k += QK_K, x++) {
+            const float d = tq_f16_to_f32(x->d);
+            for (int half = 0; half < 2; half++) {
+                const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * half));
+                const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * half + 32));
+                const __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * half));
+                const int8_t *sc = x->scales + 8 * half;
+                for (int g = 0; g < 4; g++) {
+                    __m256i lo = g & 1 ? ql1 : ql0;
+                    if (g >> 1)
+                        lo = _mm256_srli_epi16(lo, 4);
+                    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), m3);
+                    __m256i q = _mm256_sub_epi8(
+                        _mm256_or_si256(_mm256_and_si256(lo, m4), _mm256_slli_epi16(hi, 4)),
+                        bias);
+                    scale2_store32(q, d * (float)sc[2 * g], d * (float)sc[2 * g + 1],
+                                   out + k + 128 * half + 32 * g);
+                }
             }
         }
     } else if (type == TQ_F16) {
