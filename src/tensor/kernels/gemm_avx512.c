@@ -27,9 +27,10 @@
 #define INLINE static inline __attribute__((always_inline))
 
 /* ---- Panel decoding ------------------------------------------------------------------------
- * The most common types (Q4_0, Q8_0, Q4_K, Q6_K) are decoded with explicit 256-bit code, the
- * others by gemm_unpack.h's loops; the block sums for corr are taken with vpsadbw. A panel is
- * decoded once per product, but a scalar decoder still cost 10-20 % of a 512-token prompt. */
+ * The most common types (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K) are decoded with explicit 256-bit
+ * code, the others by gemm_unpack.h's loops; the block sums for corr are taken with vpsadbw.
+ * A panel is decoded once per product, but a scalar decoder still cost 10-20 % of a
+ * 512-token prompt (Q5_K through the loops: 25-31 % of the int8 peak, against 43-50 %). */
 
 INLINE __m256i lo_nibbles(__m256i v)
 {
@@ -63,6 +64,20 @@ static void row_q8_0(const uint8_t *row, int blk0, int nblk, int8_t *q, float *d
     }
 }
 
+/* The eight sub-block scales and mins of a Q4_K / Q5_K super-block, as d and m. */
+static void k45_scales(const uint8_t *packed, tq_f16 dh, tq_f16 dminh, float *d, float *m)
+{
+    uint32_t w[4];
+    uint8_t sm[16];
+    kq_unpack_scales_q4k(packed, w);
+    memcpy(sm, w, sizeof sm);
+    const float dd = _cvtsh_ss(dh), dmin = _cvtsh_ss(dminh);
+    for (int s = 0; s < 8; s++) {
+        d[s] = dd * (float)sm[s];
+        m[s] = -dmin * (float)sm[8 + s];
+    }
+}
+
 static void row_q4_K(const uint8_t *row, int blk0, int nblk, int8_t *q, float *d, float *m)
 {
     const block_q4_K *x = (const block_q4_K *)row + blk0 / 8;
@@ -72,15 +87,28 @@ static void row_q4_K(const uint8_t *row, int blk0, int nblk, int8_t *q, float *d
             _mm256_storeu_si256((__m256i *)q, lo_nibbles(v));
             _mm256_storeu_si256((__m256i *)(q + 32), hi_nibbles(v));
         }
-        uint32_t w[4];
-        uint8_t sm[16];
-        kq_unpack_scales_q4k(x->scales, w);
-        memcpy(sm, w, sizeof sm);
-        const float dd = _cvtsh_ss(x->d), dmin = _cvtsh_ss(x->dmin);
-        for (int s = 0; s < 8; s++) {
-            d[b + s] = dd * (float)sm[s];
-            m[b + s] = -dmin * (float)sm[8 + s];
+        k45_scales(x->scales, x->d, x->dmin, d + b, m + b);
+    }
+}
+
+/* Q4_K's nibbles with a fifth bit on top: bit 2j of qh[l] for value l of the low nibbles
+ * of chunk j, bit 2j+1 for the high ones. */
+static void row_q5_K(const uint8_t *row, int blk0, int nblk, int8_t *q, float *d, float *m)
+{
+    const block_q5_K *x = (const block_q5_K *)row + blk0 / 8;
+    const __m256i one = _mm256_set1_epi8(1);
+    for (int b = 0; b < nblk; b += 8, x++) {
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)x->qh);
+        for (int j = 0; j < 4; j++, q += 64) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
+            __m256i b0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one);
+            __m256i b1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one);
+            _mm256_storeu_si256((__m256i *)q,
+                                _mm256_or_si256(lo_nibbles(v), _mm256_slli_epi16(b0, 4)));
+            _mm256_storeu_si256((__m256i *)(q + 32),
+                                _mm256_or_si256(hi_nibbles(v), _mm256_slli_epi16(b1, 4)));
         }
+        k45_scales(x->scales, x->d, x->dmin, d + b, m + b);
     }
 }
 
@@ -134,14 +162,15 @@ static void block_corr(const int8_t *q, int bs, int nblk, int32_t *corr)
 void tq_gemm_unpack_avx512(int type, const void *W, size_t w_row, int rows, int blk0, int nblk,
                            tq_gemm_panel *p)
 {
-    if (type != TQ_Q4_0 && type != TQ_Q8_0 && type != TQ_Q4_K && type != TQ_Q6_K) {
+    if (type != TQ_Q4_0 && type != TQ_Q8_0 && type != TQ_Q4_K && type != TQ_Q5_K &&
+        type != TQ_Q6_K) {
         gemm_unpack_rows(type, W, w_row, rows, blk0, nblk, p);
         return;
     }
     const int bs = tq_gemm_block_size(type), ld = nblk * bs;
     p->bs = bs;
     p->nblk = nblk;
-    p->has_min = type == TQ_Q4_K;
+    p->has_min = type == TQ_Q4_K || type == TQ_Q5_K;
     for (int r = 0; r < TQ_GEMM_ROWS; r++) {
         int8_t *q = p->q + (size_t)r * ld;
         float *d = p->d + (size_t)r * nblk, *m = p->m + (size_t)r * nblk;
@@ -157,6 +186,7 @@ void tq_gemm_unpack_avx512(int type, const void *W, size_t w_row, int rows, int 
         case TQ_Q4_0: row_q4_0(row, blk0, nblk, q, d); break;
         case TQ_Q8_0: row_q8_0(row, blk0, nblk, q, d); break;
         case TQ_Q4_K: row_q4_K(row, blk0, nblk, q, d, m); break;
+        case TQ_Q5_K: row_q5_K(row, blk0, nblk, q, d, m); break;
         default: row_q6_K(row, blk0, nblk, q, d); break;
         }
         block_corr(q, bs, nblk, corr);
