@@ -11,8 +11,8 @@
  * unrolled so the accumulators can live in registers). The float steps follow
  * tq_gemm_ref's order, so results are bit-identical to it.
  *
- * The panel decoder has explicit SIMD code for the common types and falls back to
- * gemm_unpack.h's loops for the rest.
+ * The panel decoder has explicit SIMD code for every type with a GEMM; gemm_unpack.h's
+ * loops remain the fallback for a type added to tq_gemm_block_size without one.
  */
 #include "tensor/kernels/gemm.h"
 
@@ -27,10 +27,10 @@
 #define INLINE static inline __attribute__((always_inline))
 
 /* ---- Panel decoding ------------------------------------------------------------------------
- * The most common types (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K) are decoded with explicit 256-bit
- * code, the others by gemm_unpack.h's loops; the block sums for corr are taken with vpsadbw.
- * A panel is decoded once per product, but a scalar decoder still cost 10-20 % of a
- * 512-token prompt (Q5_K through the loops: 25-31 % of the int8 peak, against 43-50 %). */
+ * Every type with a GEMM is decoded with explicit 128/256-bit code; the block sums for corr
+ * are taken with vpsadbw. A panel is decoded once per product, but a scalar decoder still
+ * cost 10-20 % of a 512-token prompt (Q5_K through gemm_unpack.h's loops reached 25-31 % of
+ * the int8 peak, against 43-50 % decoded here). */
 
 INLINE __m256i lo_nibbles(__m256i v)
 {
@@ -52,6 +52,53 @@ static void row_q4_0(const uint8_t *row, int blk0, int nblk, int8_t *q, float *d
         _mm_storeu_si128((__m128i *)(q + 16),
                          _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m), eight));
         d[b] = _cvtsh_ss(x[b].d);
+    }
+}
+
+static void row_q4_1(const uint8_t *row, int blk0, int nblk, int8_t *q, float *d, float *m)
+{
+    const block_q4_1 *x = (const block_q4_1 *)row + blk0;
+    const __m128i mask = _mm_set1_epi8(0x0f);
+    for (int b = 0; b < nblk; b++, q += 32) {
+        __m128i v = _mm_loadu_si128((const __m128i *)x[b].qs);
+        _mm_storeu_si128((__m128i *)q, _mm_and_si128(v, mask));
+        _mm_storeu_si128((__m128i *)(q + 16), _mm_and_si128(_mm_srli_epi16(v, 4), mask));
+        d[b] = _cvtsh_ss(x[b].d);
+        m[b] = _cvtsh_ss(x[b].m);
+    }
+}
+
+/* Q5_0 / Q5_1: the nibbles of qs (values 0..15 low, 16..31 high) with bit j of the 32-bit
+ * qh on value j, which vpmovm2b spreads to one byte per bit; off is 16 for Q5_0. */
+INLINE void q5_block(const uint8_t *qs, const uint8_t *qh, int off, int8_t *q)
+{
+    const __m128i mask = _mm_set1_epi8(0x0f);
+    __m128i v = _mm_loadu_si128((const __m128i *)qs);
+    __m256i nib = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), mask),
+                                   _mm_and_si128(v, mask));
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    __m256i fifth = _mm256_and_si256(_mm256_movm_epi8((__mmask32)h), _mm256_set1_epi8(0x10));
+    _mm256_storeu_si256((__m256i *)q, _mm256_sub_epi8(_mm256_or_si256(nib, fifth),
+                                                      _mm256_set1_epi8((char)off)));
+}
+
+static void row_q5_0(const uint8_t *row, int blk0, int nblk, int8_t *q, float *d)
+{
+    const block_q5_0 *x = (const block_q5_0 *)row + blk0;
+    for (int b = 0; b < nblk; b++, q += 32) {
+        q5_block(x[b].qs, x[b].qh, 16, q);
+        d[b] = _cvtsh_ss(x[b].d);
+    }
+}
+
+static void row_q5_1(const uint8_t *row, int blk0, int nblk, int8_t *q, float *d, float *m)
+{
+    const block_q5_1 *x = (const block_q5_1 *)row + blk0;
+    for (int b = 0; b < nblk; b++, q += 32) {
+        q5_block(x[b].qs, x[b].qh, 0, q);
+        d[b] = _cvtsh_ss(x[b].d);
+        m[b] = _cvtsh_ss(x[b].m);
     }
 }
 
@@ -162,15 +209,18 @@ static void block_corr(const int8_t *q, int bs, int nblk, int32_t *corr)
 void tq_gemm_unpack_avx512(int type, const void *W, size_t w_row, int rows, int blk0, int nblk,
                            tq_gemm_panel *p)
 {
-    if (type != TQ_Q4_0 && type != TQ_Q8_0 && type != TQ_Q4_K && type != TQ_Q5_K &&
-        type != TQ_Q6_K) {
+    switch (type) {
+    case TQ_Q4_0: case TQ_Q4_1: case TQ_Q5_0: case TQ_Q5_1: case TQ_Q8_0:
+    case TQ_Q4_K: case TQ_Q5_K: case TQ_Q6_K:
+        break;
+    default:
         gemm_unpack_rows(type, W, w_row, rows, blk0, nblk, p);
         return;
     }
     const int bs = tq_gemm_block_size(type), ld = nblk * bs;
     p->bs = bs;
     p->nblk = nblk;
-    p->has_min = type == TQ_Q4_K || type == TQ_Q5_K;
+    p->has_min = type == TQ_Q4_1 || type == TQ_Q5_1 || type == TQ_Q4_K || type == TQ_Q5_K;
     for (int r = 0; r < TQ_GEMM_ROWS; r++) {
         int8_t *q = p->q + (size_t)r * ld;
         float *d = p->d + (size_t)r * nblk, *m = p->m + (size_t)r * nblk;
@@ -184,10 +234,13 @@ void tq_gemm_unpack_avx512(int type, const void *W, size_t w_row, int rows, int 
         const uint8_t *row = (const uint8_t *)W + (size_t)r * w_row;
         switch (type) {
         case TQ_Q4_0: row_q4_0(row, blk0, nblk, q, d); break;
+        case TQ_Q4_1: row_q4_1(row, blk0, nblk, q, d, m); break;
+        case TQ_Q5_0: row_q5_0(row, blk0, nblk, q, d); break;
+        case TQ_Q5_1: row_q5_1(row, blk0, nblk, q, d, m); break;
         case TQ_Q8_0: row_q8_0(row, blk0, nblk, q, d); break;
         case TQ_Q4_K: row_q4_K(row, blk0, nblk, q, d, m); break;
         case TQ_Q5_K: row_q5_K(row, blk0, nblk, q, d, m); break;
-        default: row_q6_K(row, blk0, nblk, q, d); break;
+        default: row_q6_K(row, blk0, nblk, q, d); break; /* TQ_Q6_K */
         }
         block_corr(q, bs, nblk, corr);
     }
