@@ -111,20 +111,6 @@ static void row_q8_0(const uint8_t *row, int blk0, int nblk, int8_t *q, float *d
     }
 }
 
-/* The eight sub-block scales and mins of a Q4_K / Q5_K super-block, as d and m. */
-static void k45_scales(const uint8_t *packed, tq_f16 dh, tq_f16 dminh, float *d, float *m)
-{
-    uint32_t w[4];
-    uint8_t sm[16];
-    kq_unpack_scales_q4k(packed, w);
-    memcpy(sm, w, sizeof sm);
-    const float dd = _cvtsh_ss(dh), dmin = _cvtsh_ss(dminh);
-    for (int s = 0; s < 8; s++) {
-        d[s] = dd * (float)sm[s];
-        m[s] = -dmin * (float)sm[8 + s];
-    }
-}
-
 static void row_q4_K(const uint8_t *row, int blk0, int nblk, int8_t *q, float *d, float *m)
 {
     const block_q4_K *x = (const block_q4_K *)row + blk0 / 8;
@@ -134,7 +120,7 @@ static void row_q4_K(const uint8_t *row, int blk0, int nblk, int8_t *q, float *d
             _mm256_storeu_si256((__m256i *)q, lo_nibbles(v));
             _mm256_storeu_si256((__m256i *)(q + 32), hi_nibbles(v));
         }
-        k45_scales(x->scales, x->d, x->dmin, d + b, m + b);
+        gu_k45_scales(x->scales, x->d, x->dmin, d + b, m + b);
     }
 }
 
@@ -155,7 +141,7 @@ static void row_q5_K(const uint8_t *row, int blk0, int nblk, int8_t *q, float *d
             _mm256_storeu_si256((__m256i *)(q + 32),
                                 _mm256_or_si256(hi_nibbles(v), _mm256_slli_epi16(b1, 4)));
         }
-        k45_scales(x->scales, x->d, x->dmin, d + b, m + b);
+        gu_k45_scales(x->scales, x->d, x->dmin, d + b, m + b);
     }
 }
 

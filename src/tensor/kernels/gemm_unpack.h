@@ -82,15 +82,26 @@ static void gu_row_legacy(int type, const uint8_t *row, int blk0, int nblk, int8
     }
 }
 
-/* Q4_K / Q5_K super-block (qh NULL for Q4_K): eight blocks of 32, value = d*sc*q - dmin*mn. */
-static void gu_superblock_q45k(const uint8_t *packed, const uint8_t *qs, const uint8_t *qh,
-                               tq_f16 dh, tq_f16 dminh, int8_t *q, float *d, float *m)
+/* The eight sub-block scales and mins of a Q4_K / Q5_K super-block as the panel's d and m
+ * (also used by the SIMD decoders, which unpack only the quants differently). */
+static inline void gu_k45_scales(const uint8_t *packed, tq_f16 dh, tq_f16 dminh, float *d,
+                                 float *m)
 {
     uint32_t w[4];
     uint8_t sm[16];
     kq_unpack_scales_q4k(packed, w);
     memcpy(sm, w, sizeof sm);
     const float dd = tq_f16_to_f32(dh), dmin = tq_f16_to_f32(dminh);
+    for (int s = 0; s < 8; s++) {
+        d[s] = dd * (float)sm[s];
+        m[s] = -dmin * (float)sm[8 + s];
+    }
+}
+
+/* Q4_K / Q5_K super-block (qh NULL for Q4_K): eight blocks of 32, value = d*sc*q - dmin*mn. */
+static void gu_superblock_q45k(const uint8_t *packed, const uint8_t *qs, const uint8_t *qh,
+                               tq_f16 dh, tq_f16 dminh, int8_t *q, float *d, float *m)
+{
     for (int j = 0; j < 4; j++) {
         const uint8_t *s = qs + 32 * j;
         int8_t *lo = q + 64 * j, *hi = lo + 32;
@@ -104,10 +115,7 @@ static void gu_superblock_q45k(const uint8_t *packed, const uint8_t *qs, const u
                 hi[l] = (int8_t)(hi[l] | ((qh[l] >> (2 * j + 1)) & 1) << 4);
             }
     }
-    for (int s = 0; s < 8; s++) {
-        d[s] = dd * (float)sm[s];
-        m[s] = -dmin * (float)sm[8 + s];
-    }
+    gu_k45_scales(packed, dh, dminh, d, m);
 }
 
 /* Q6_K super-block: sixteen blocks of 16, value = d * scale * (q - 32). */
