@@ -287,7 +287,7 @@ int fit_read_drm(const char *root, fit_gpu *gpus, int n, int max)
         char path[4096];
         uint64_t total, used;
         snprintf(path, sizeof path, "%s/%s/device/mem_info_vram_total", root, e->d_name);
-        if (!read_u64(path, &total) || total == 0)
+        if (!read_u64(path, &total) || total == 0 || total >= (1ull << 50)) /* not a size */
             continue;
         snprintf(path, sizeof path, "%s/%s/device/mem_info_vram_used", root, e->d_name);
         if (!read_u64(path, &used) || used > total)

@@ -208,7 +208,7 @@ TEST(fit_reads_amd_vram_from_sysfs)
     /* card0 is an AMD GPU with 16 GiB, 1 GiB used; card1 (no VRAM files, an Intel iGPU)
      * and card0-HDMI-A-1 (a connector) are not GPUs to report. */
     const char *dirs[] = { "card0", "card0/device", "card1", "card1/device", "card0-HDMI-A-1",
-                           "card0-HDMI-A-1/device" };
+                           "card0-HDMI-A-1/device", "card2", "card2/device" };
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         snprintf(dir, sizeof dir, "%s/%s", root, dirs[i]);
         mkdir(dir, 0755);
@@ -218,6 +218,10 @@ TEST(fit_reads_amd_vram_from_sysfs)
     write_text(dir, "mem_info_vram_used", "1073741824\n");
     snprintf(dir, sizeof dir, "%s/card0-HDMI-A-1/device", root);
     write_text(dir, "mem_info_vram_total", "17163091968\n");
+    write_text(dir, "mem_info_vram_used", "0\n");
+    /* card2's file holds no size a GPU could have (a broken driver or a hostile tree) */
+    snprintf(dir, sizeof dir, "%s/card2/device", root);
+    write_text(dir, "mem_info_vram_total", "18446744073709551615\n");
     write_text(dir, "mem_info_vram_used", "0\n");
     fit_gpu g[FIT_MAX_GPUS];
     REQUIRE(fit_read_drm(root, g, 0, FIT_MAX_GPUS) == 1);
