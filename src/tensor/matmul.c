@@ -26,7 +26,8 @@
  * buffer on the thread's stack (56 KiB) and multiplied with every activation row there.
  * Float weights (F32, F16, BF16) take the float GEMM of gemm.h the same way, minus the
  * conversion: threads claim panels of TQ_GEMMF_ROWS rows, decode TQ_GEMMF_KC values at a
- * time to F32 (32 KiB on the stack) and multiply them with the float activations.
+ * time to F32 (32 KiB on the stack) and multiply them with the float activations. A set
+ * without an int8 GEMM (AVX2) sends quantized weights there too (see matmul_gemmf).
  *
  * Preconditions (checked by whoever maps the weights): cols is a multiple of the block size
  * of both the weight type and its vec_dot_type, and k has a vec_dot for the type. Nothing
