@@ -102,6 +102,8 @@ static tq_kernels avx512_set = {
     },
     .vec_dot_rows = {
         [TQ_Q4_0] = tq_vec_dot_rows_q4_0_q8_0_avx512,
+        [TQ_Q4_K] = tq_vec_dot_rows_q4_K_q8_K_avx512,
+        [TQ_Q5_K] = tq_vec_dot_rows_q5_K_q8_K_avx512,
     },
     .from_float = {
         [TQ_Q8_0] = tq_from_float_q8_0_avx512,

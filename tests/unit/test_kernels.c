@@ -64,11 +64,12 @@ static void fill_bytes(void *p, size_t n)
 
 static bool has_min(int t)
 {
-    return t == TQ_Q4_1 || t == TQ_Q5_1;
+    return t == TQ_Q4_1 || t == TQ_Q5_1 || t == TQ_Q4_K || t == TQ_Q5_K;
 }
 
-/* A row of nb blocks of a legacy quant: random quant bits (every pattern, including -128
- * for Q8_0) with random FP16 scale d (and min m) of either sign. */
+/* A row of nb blocks of a legacy quant, or of a K-quant whose block opens with d (and
+ * dmin): random quant bits (every pattern, including -128 for Q8_0) with random FP16
+ * scale d (and min m) of either sign. */
 static void random_quant_row(int type, void *row, int nb)
 {
     size_t bs = tq_traits_of(type)->type_size;
@@ -516,29 +517,30 @@ TEST(kernels_f32_from_float_copies)
 TEST(kernels_vec_dot_rows_vs_ref)
 {
     static const int blocks[] = { 7, 33, 520 };
-    const int nr = 5, nmax = 520 * 32;
+    const int nr = 5, nmax = 520 * 256;
     const tq_kernels *sets[3];
     int ns = kernel_sets(sets), checked = 0;
     float *yf = mem_alloc(nmax * sizeof(float)), *xd = mem_alloc(nmax * sizeof(float));
     float *yd = mem_alloc(nmax * sizeof(float));
-    void *y = mem_alloc(tq_row_size(TQ_Q8_0, nmax));
+    void *y = mem_alloc(tq_row_size(TQ_Q8_K, nmax));
     REQUIRE(yf && xd && yd && y);
     rng = 11;
     for (int t = 0; t < TQ_TYPE_COUNT; t++) {
         for (int si = 1; si < ns; si++) {
             if (!sets[si]->vec_dot_rows[t])
                 continue;
-            REQUIRE(tq_vec_dot_type(t) == TQ_Q8_0);
+            const int vt = tq_vec_dot_type(t);
+            REQUIRE(vt == TQ_Q8_0 || vt == TQ_Q8_K);
             for (size_t bi = 0; bi < sizeof blocks / sizeof blocks[0]; bi++) {
-                int n = blocks[bi] * 32;
+                int n = blocks[bi] * (int)tq_traits_of(t)->blck;
                 size_t rs = tq_row_size(t, n);
                 uint8_t *x = mem_alloc(rs * nr);
                 REQUIRE(x);
                 for (int r = 0; r < nr; r++)
                     random_quant_row(t, x + rs * r, blocks[bi]);
                 fill_floats(yf, n);
-                tq_kernels_ref()->from_float[TQ_Q8_0](yf, y, n);
-                tq_dequantize(TQ_Q8_0, y, yd, n);
+                tq_kernels_ref()->from_float[vt](yf, y, n);
+                tq_dequantize(vt, y, yd, n);
                 float got[5];
                 sets[si]->vec_dot_rows[t](n, got, x, rs, y, nr);
                 for (int r = 0; r < nr; r++) {

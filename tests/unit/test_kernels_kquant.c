@@ -136,7 +136,8 @@ static int available_simd_sets(void)
  * in the kernels is a handful of roundings per super-block, so the reference must match
  * the dequantized sum to 1e-5 of the sum of |terms| (x4 for the min terms, which can be
  * larger than the weights they produce) and the SIMD sets, which compute the same
- * integers, must match the reference to 4e-6 of it. */
+ * integers, must match the reference to 4e-6 of it, one row at a time or through a
+ * multi-row kernel. */
 static void check_row(int type, const void *w, const block_q8_K *a, int nb, const char *what)
 {
     const int n = nb * QK_K;
@@ -152,6 +153,13 @@ static void check_row(int type, const void *w, const block_q8_K *a, int nb, cons
         simd_sets[k]->vec_dot[type](n, &got, w, a);
         if (!(fabs(got - ref) <= 4e-6 * mag))
             test_fail(__FILE__, __LINE__, "%s %s nb=%d: %s %.9g, ref %.9g (|terms| %g)",
+                      tq_type_name(type), what, nb, simd_sets[k]->name, got, ref, mag);
+        if (!simd_sets[k]->vec_dot_rows[type])
+            continue;
+        got = NAN;
+        simd_sets[k]->vec_dot_rows[type](n, &got, w, 0, a, 1);
+        if (!(fabs(got - ref) <= 4e-6 * mag))
+            test_fail(__FILE__, __LINE__, "%s %s nb=%d: %s rows %.9g, ref %.9g (|terms| %g)",
                       tq_type_name(type), what, nb, simd_sets[k]->name, got, ref, mag);
     }
 }
@@ -169,6 +177,13 @@ static void check_zero(int type, const void *w, const block_q8_K *a, int nb, con
         if (got != 0.0f)
             test_fail(__FILE__, __LINE__, "%s %s: %s gives %.9g, want 0", tq_type_name(type),
                       what, sets[k]->name, got);
+        if (!sets[k]->vec_dot_rows[type])
+            continue;
+        got = NAN;
+        sets[k]->vec_dot_rows[type](nb * QK_K, &got, w, 0, a, 1);
+        if (got != 0.0f)
+            test_fail(__FILE__, __LINE__, "%s %s: %s rows gives %.9g, want 0",
+                      tq_type_name(type), what, sets[k]->name, got);
     }
 }
 

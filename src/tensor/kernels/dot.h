@@ -76,5 +76,9 @@ TQ_DOT_FN(tq_vec_dot_q3_K_q8_K_avx512);
 TQ_DOT_FN(tq_vec_dot_q4_K_q8_K_avx512);
 TQ_DOT_FN(tq_vec_dot_q5_K_q8_K_avx512);
 TQ_DOT_FN(tq_vec_dot_q6_K_q8_K_avx512);
+void tq_vec_dot_rows_q4_K_q8_K_avx512(int n, float *s, const void *x, size_t x_stride,
+                                      const void *y, int nr);
+void tq_vec_dot_rows_q5_K_q8_K_avx512(int n, float *s, const void *x, size_t x_stride,
+                                      const void *y, int nr);
 
 #endif
