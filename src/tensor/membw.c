@@ -8,9 +8,10 @@
  * product does (it reads several weight rows at once); a single scalar stream measured
  * 5-15 % below what generation itself reaches on the project's machine. Eight independent
  * sums keep enough loads in flight for the memory system, not the add chain, to be the
- * limit; the sums are stored so the compiler cannot drop the reads. The best of several
- * passes is reported: slower passes measure interference from other processes, not the
- * memory.
+ * limit; the sums are stored so the compiler cannot drop the reads. tq_measure_bandwidth
+ * reports the best of several passes (slower passes measure interference from other
+ * processes, not the memory); a reading of resident memory also gives the mean rate, which
+ * is what a workload sharing the machine at the same moments could get.
  */
 #include "tensor/membw.h"
 
@@ -66,19 +67,22 @@ static double seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Best of PASSES reads of j's buffer, in GB/s. */
-static double best_read(tq_pool *pool, bw_job *j)
+/* `passes` reads of j's buffer: the best pass and the mean rate, in GB/s. */
+static tq_bandwidth read_passes(tq_pool *pool, bw_job *j, int passes)
 {
     j->fill = 0;
-    double best = 0;
-    for (int pass = 0; pass < PASSES; pass++) {
+    double best = 0, total = 0;
+    for (int pass = 0; pass < passes; pass++) {
         double t0 = seconds();
         tq_pool_run(pool, bw_task, j);
         double t = seconds() - t0;
+        total += t;
         if (t > 0 && (best == 0 || t < best))
             best = t;
     }
-    return best > 0 ? (double)(j->words * sizeof(uint64_t)) / best / 1e9 : 0;
+    const double bytes = (double)(j->words * sizeof(uint64_t));
+    return (tq_bandwidth){ .best_gbs = best > 0 ? bytes / best / 1e9 : 0,
+                           .mean_gbs = total > 0 ? bytes * passes / total / 1e9 : 0 };
 }
 
 double tq_measure_bandwidth(tq_pool *pool, size_t bytes)
@@ -96,24 +100,26 @@ double tq_measure_bandwidth(tq_pool *pool, size_t bytes)
     }
     j->fill = 1;
     tq_pool_run(pool, bw_task, j);
-    double gbs = best_read(pool, j);
+    double gbs = read_passes(pool, j, PASSES).best_gbs;
     mem_free_aligned(j->buf);
     mem_free(j);
     return gbs;
 }
 
-double tq_measure_read_bandwidth(tq_pool *pool, const void *buf, size_t bytes)
+tq_bandwidth tq_measure_read_bandwidth(tq_pool *pool, const void *buf, size_t bytes,
+                                       int passes)
 {
     /* The vector loads want 16-byte alignment: start at the next 64-byte boundary. */
     uintptr_t start = ((uintptr_t)buf + 63) & ~(uintptr_t)63;
-    if (!buf || bytes < 4096 + 64)
-        return 0;
+    tq_bandwidth none = { 0, 0 };
+    if (!buf || bytes < 4096 + 64 || passes < 1)
+        return none;
     bw_job *j = mem_calloc(1, sizeof *j);
     if (!j)
-        return 0;
+        return none;
     j->buf = (uint64_t *)start; /* read only: fill stays 0 */
     j->words = (bytes - (start - (uintptr_t)buf)) / sizeof(uint64_t) / 32 * 32;
-    double gbs = best_read(pool, j);
+    tq_bandwidth r = read_passes(pool, j, passes);
     mem_free(j);
-    return gbs;
+    return r;
 }

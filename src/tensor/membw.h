@@ -17,8 +17,16 @@
  * bytes is too small to time. Takes roughly bytes / (bandwidth) * 6 plus the time to fill. */
 double tq_measure_bandwidth(tq_pool *pool, size_t bytes);
 
-/* The same over memory that is already there and resident (a model's mapped weights): no
- * allocation, so the process's peak memory does not grow. buf is only read. */
-double tq_measure_read_bandwidth(tq_pool *pool, const void *buf, size_t bytes);
+/* A reading over memory that is already there and resident (a model's mapped weights):
+ * no allocation, so the process's peak memory does not grow; buf is only read. best_gbs
+ * is the fastest of `passes` passes (what the memory gives when nothing else competes),
+ * mean_gbs all the bytes over all the time (what a workload running at the same moments
+ * could get). Zeros if bytes is too small to time. */
+typedef struct tq_bandwidth {
+    double best_gbs, mean_gbs;
+} tq_bandwidth;
+
+tq_bandwidth tq_measure_read_bandwidth(tq_pool *pool, const void *buf, size_t bytes,
+                                       int passes);
 
 #endif

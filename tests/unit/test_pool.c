@@ -108,6 +108,10 @@ TEST(pool_free_right_after_new)
     }
 }
 
+#include <stdint.h>
+#include <string.h>
+
+#include "base/mem.h"
 #include "tensor/membw.h"
 
 TEST(membw_small_buffers_and_thread_counts)
@@ -124,4 +128,26 @@ TEST(membw_small_buffers_and_thread_counts)
         CHECK(tq_measure_bandwidth(pool, 100) == 0);
         tq_pool_free(pool);
     }
+}
+
+/* A reading of resident memory: the mean rate of the passes cannot beat the best pass; an
+ * unaligned start, a buffer too small to time, and zero passes give zeros or stay inside
+ * the buffer (ASan). */
+TEST(membw_read_reading_best_and_mean)
+{
+    const size_t bytes = (size_t)4 << 20;
+    uint8_t *buf = mem_alloc(bytes);
+    REQUIRE(buf);
+    memset(buf, 1, bytes);
+    tq_pool *pool = tq_pool_new(2);
+    REQUIRE(pool);
+    tq_bandwidth r = tq_measure_read_bandwidth(pool, buf + 3, bytes - 3, 3);
+    CHECK(r.mean_gbs > 0);
+    CHECK(r.best_gbs >= r.mean_gbs);
+    r = tq_measure_read_bandwidth(pool, buf, 1000, 3);
+    CHECK(r.best_gbs == 0 && r.mean_gbs == 0);
+    r = tq_measure_read_bandwidth(pool, buf, bytes, 0);
+    CHECK(r.best_gbs == 0 && r.mean_gbs == 0);
+    tq_pool_free(pool);
+    mem_free(buf);
 }
