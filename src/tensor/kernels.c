@@ -52,6 +52,7 @@ static const tq_kernels ref_set = {
     .gemmf_unpack = tq_gemmf_unpack_ref,
     .gemmf = tq_gemmf_ref,
     .attn_f16 = tq_attn_f16_ref,
+    .read_sum = tq_read_sum_ref,
 };
 
 #ifdef TQ_X86
@@ -80,6 +81,7 @@ static tq_kernels avx2_set = {
     .gemmf = tq_gemmf_avx2,
     .attn_f16 = tq_attn_f16_avx2,
     .peak_fp32 = tq_peak_fp32_avx2,
+    .read_sum = tq_read_sum_avx2,
 };
 
 static tq_kernels avx512_set = {
@@ -116,6 +118,7 @@ static tq_kernels avx512_set = {
     .attn_f16 = tq_attn_f16_avx512,
     .peak_int8 = tq_peak_int8_avx512,
     .peak_fp32 = tq_peak_fp32_avx512,
+    .read_sum = tq_read_sum_avx512,
 };
 
 /* XCR0 bits: which register state the OS saves on a context switch. */

@@ -53,6 +53,8 @@ typedef struct tq_kernels {
     tq_attn_fn attn_f16;
     /* Compute-peak probes of one core (kernels/peak.h); NULL where the set has none. */
     tq_peak_fn peak_int8, peak_fp32;
+    /* The memory read probe (kernels/peak.h), in every set. */
+    tq_read_fn read_sum;
 } tq_kernels;
 
 /* The activation type paired with a weight type, or -1 if there is no kernel for it. */

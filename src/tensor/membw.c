@@ -3,15 +3,14 @@
  *
  * The buffer is first written by the same threads that will read it (so on NUMA systems
  * each slice lives near its reader, and no page is the shared zero page), then every thread
- * sums its own slice in 16-byte vectors, walking the two halves of the slice side by side.
- * Two streams per thread keep more of the hardware prefetcher busy, as a matrix-vector
- * product does (it reads several weight rows at once); a single scalar stream measured
- * 5-15 % below what generation itself reaches on the project's machine. Eight independent
- * sums keep enough loads in flight for the memory system, not the add chain, to be the
- * limit; the sums are stored so the compiler cannot drop the reads. tq_measure_bandwidth
- * reports the best of several passes (slower passes measure interference from other
- * processes, not the memory); a reading of resident memory also gives the mean rate, which
- * is what a workload sharing the machine at the same moments could get.
+ * reads its own slice as one stream through the read probe of the best kernel set
+ * (kernels/peak.h: the widest loads, four independent sums so the memory system, not the
+ * add chain, is the limit). Two interleaved streams per thread of 16-byte loads, the probe
+ * before, read about 8 % slower than one stream and slower than the Q8_0 kernel itself,
+ * which then came out above "its bound". tq_measure_bandwidth reports the best of several
+ * passes (slower passes measure interference from other processes, not the memory); a
+ * reading of resident memory also gives the mean rate, which is what a workload sharing
+ * the machine at the same moments could get.
  */
 #include "tensor/membw.h"
 
@@ -20,44 +19,35 @@
 #include <time.h>
 
 #include "base/mem.h"
+#include "tensor/kernels.h"
 
 #define PASSES 8
 #define MAX_SLOTS 512
 
 typedef struct bw_job {
-    uint64_t *buf;
-    size_t words;
+    const uint8_t *buf;          /* 64-byte aligned */
+    size_t blocks;               /* BLOCK-byte blocks to read (or write) */
     int fill;                    /* 1: write the buffer, 0: read it */
+    tq_read_fn read;
     uint64_t sink[MAX_SLOTS];    /* one result per thread, so the reads have a use */
 } bw_job;
 
-typedef uint64_t v2u64 __attribute__((vector_size(16)));
+/* The unit of a thread's slice: a whole number of every read probe's loop steps. */
+#define BLOCK 256
 
 static void bw_task(void *arg, int ith, int nth)
 {
     bw_job *j = arg;
-    /* Slices are whole multiples of 32 words: two streams of 16 words (8 vectors). */
-    size_t blocks = j->words / 32;
-    size_t b0 = blocks * (size_t)ith / (size_t)nth;
-    size_t b1 = blocks * (size_t)(ith + 1) / (size_t)nth;
-    uint64_t *p = j->buf;
+    size_t b0 = j->blocks * (size_t)ith / (size_t)nth;
+    size_t b1 = j->blocks * (size_t)(ith + 1) / (size_t)nth;
+    const uint8_t *p = j->buf + b0 * BLOCK;
     if (j->fill) {
-        for (size_t i = b0 * 32; i < b1 * 32; i++)
-            p[i] = i * 0x9e3779b97f4a7c15ull;
+        uint64_t *w = (uint64_t *)p;
+        for (size_t i = 0; i < (b1 - b0) * BLOCK / 8; i++)
+            w[i] = (b0 * BLOCK / 8 + i) * 0x9e3779b97f4a7c15ull;
         return;
     }
-    size_t half = (b1 - b0) * 16;
-    const v2u64 *a = (const v2u64 *)(p + b0 * 32);
-    const v2u64 *b = (const v2u64 *)(p + b0 * 32 + half);
-    v2u64 s[8] = { 0 };
-    for (size_t i = 0; i < half / 2; i += 4) {
-        for (int l = 0; l < 4; l++) {
-            s[l] += a[i + l];
-            s[4 + l] += b[i + l];
-        }
-    }
-    v2u64 t = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
-    j->sink[ith % MAX_SLOTS] = t[0] + t[1];
+    j->sink[ith % MAX_SLOTS] = j->read(p, (b1 - b0) * BLOCK);
 }
 
 static double seconds(void)
@@ -80,28 +70,35 @@ static tq_bandwidth read_passes(tq_pool *pool, bw_job *j, int passes)
         if (t > 0 && (best == 0 || t < best))
             best = t;
     }
-    const double bytes = (double)(j->words * sizeof(uint64_t));
+    const double bytes = (double)(j->blocks * BLOCK);
     return (tq_bandwidth){ .best_gbs = best > 0 ? bytes / best / 1e9 : 0,
                            .mean_gbs = total > 0 ? bytes * passes / total / 1e9 : 0 };
 }
 
-double tq_measure_bandwidth(tq_pool *pool, size_t bytes)
+static bw_job *new_job(void)
 {
     bw_job *j = mem_calloc(1, sizeof *j);
-    if (!j || bytes < 4096) {
+    if (j)
+        j->read = tq_kernels_best()->read_sum;
+    return j;
+}
+
+double tq_measure_bandwidth(tq_pool *pool, size_t bytes)
+{
+    bw_job *j = bytes >= 4096 ? new_job() : NULL;
+    if (!j)
+        return 0;
+    j->blocks = bytes / BLOCK;
+    uint8_t *buf = mem_alloc_aligned(j->blocks * BLOCK, 4096);
+    if (!buf) {
         mem_free(j);
         return 0;
     }
-    j->words = bytes / sizeof(uint64_t) / 32 * 32;
-    j->buf = mem_alloc_aligned(j->words * sizeof(uint64_t), 4096);
-    if (!j->buf) {
-        mem_free(j);
-        return 0;
-    }
+    j->buf = buf;
     j->fill = 1;
     tq_pool_run(pool, bw_task, j);
     double gbs = read_passes(pool, j, PASSES).best_gbs;
-    mem_free_aligned(j->buf);
+    mem_free_aligned(buf);
     mem_free(j);
     return gbs;
 }
@@ -109,16 +106,16 @@ double tq_measure_bandwidth(tq_pool *pool, size_t bytes)
 tq_bandwidth tq_measure_read_bandwidth(tq_pool *pool, const void *buf, size_t bytes,
                                        int passes)
 {
-    /* The vector loads want 16-byte alignment: start at the next 64-byte boundary. */
+    /* The probes' loads want 64-byte alignment: start at the next 64-byte boundary. */
     uintptr_t start = ((uintptr_t)buf + 63) & ~(uintptr_t)63;
     tq_bandwidth none = { 0, 0 };
     if (!buf || bytes < 4096 + 64 || passes < 1)
         return none;
-    bw_job *j = mem_calloc(1, sizeof *j);
+    bw_job *j = new_job();
     if (!j)
         return none;
-    j->buf = (uint64_t *)start; /* read only: fill stays 0 */
-    j->words = (bytes - (start - (uintptr_t)buf)) / sizeof(uint64_t) / 32 * 32;
+    j->buf = (const uint8_t *)start; /* read only: fill stays 0 */
+    j->blocks = (bytes - (start - (uintptr_t)buf)) / BLOCK;
     tq_bandwidth r = read_passes(pool, j, passes);
     mem_free(j);
     return r;

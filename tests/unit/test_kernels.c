@@ -497,6 +497,32 @@ TEST(kernels_q8_0_from_float_bit_exact)
     mem_free(got);
 }
 
+/* The memory read probe of every set sums the buffer's 64-bit words (mod 2^64), as a plain
+ * loop here does, for sizes of one and of many loop steps. */
+TEST(kernels_read_sum_vs_plain_sum)
+{
+    static const size_t sizes[] = { 256, 512, 4096 + 256, 65536 };
+    const size_t max = 65536;
+    uint64_t *buf = mem_alloc_aligned(max, 64);
+    REQUIRE(buf);
+    rng = 5;
+    fill_bytes(buf, max);
+    const tq_kernels *sets[3];
+    int ns = kernel_sets(sets);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        uint64_t want = 0;
+        for (size_t w = 0; w < sizes[i] / 8; w++)
+            want += buf[w];
+        for (int k = 0; k < ns; k++) {
+            REQUIRE(sets[k]->read_sum);
+            if (sets[k]->read_sum(buf, sizes[i]) != want)
+                test_fail(__FILE__, __LINE__, "%s read_sum over %zu bytes differs",
+                          sets[k]->name, sizes[i]);
+        }
+    }
+    mem_free_aligned(buf);
+}
+
 TEST(kernels_f32_from_float_copies)
 {
     float x[37], y[37];

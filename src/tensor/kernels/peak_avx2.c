@@ -1,6 +1,7 @@
 /*
- * peak_avx2.c — the FP32 compute-peak probe with AVX2 + FMA (see peak.h). AVX2 has no
- * single int8 multiply-add into int32, so the set has no int8 probe.
+ * peak_avx2.c — the FP32 compute-peak probe with AVX2 + FMA and the memory read probe
+ * with 32-byte loads (see peak.h). AVX2 has no single int8 multiply-add into int32, so the
+ * set has no int8 probe.
  */
 #include "tensor/kernels/peak.h"
 
@@ -22,6 +23,21 @@ uint64_t tq_peak_fp32_avx2(uint64_t iters)
                          "+x"(f6), "+x"(f7), "+x"(f8), "+x"(f9));
     }
     return iters * 10 * 8;
+}
+
+uint64_t tq_read_sum_avx2(const void *buf, size_t bytes)
+{
+    const __m256i *p = buf;
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0;
+    for (size_t i = 0; i < bytes / 32; i += 4) {
+        s0 = _mm256_add_epi64(s0, _mm256_load_si256(p + i));
+        s1 = _mm256_add_epi64(s1, _mm256_load_si256(p + i + 1));
+        s2 = _mm256_add_epi64(s2, _mm256_load_si256(p + i + 2));
+        s3 = _mm256_add_epi64(s3, _mm256_load_si256(p + i + 3));
+    }
+    const __m256i s = _mm256_add_epi64(_mm256_add_epi64(s0, s1), _mm256_add_epi64(s2, s3));
+    const __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    return (uint64_t)_mm_cvtsi128_si64(t) + (uint64_t)_mm_extract_epi64(t, 1);
 }
 
 #endif

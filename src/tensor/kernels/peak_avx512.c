@@ -1,5 +1,6 @@
 /*
- * peak_avx512.c — compute-peak probes with AVX-512 (see peak.h). The empty asm statement
+ * peak_avx512.c — compute-peak probes and the memory read probe (64-byte loads) with
+ * AVX-512 (see peak.h). The empty asm statement
  * after each round tells the compiler the registers are used, so it keeps the ten chains
  * in registers and does not fold the loop away.
  */
@@ -42,6 +43,20 @@ uint64_t tq_peak_fp32_avx512(uint64_t iters)
     return iters * 10 * 16;
 #undef DECL
 #undef STEP
+}
+
+uint64_t tq_read_sum_avx512(const void *buf, size_t bytes)
+{
+    const __m512i *p = buf;
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+    for (size_t i = 0; i < bytes / 64; i += 4) {
+        s0 = _mm512_add_epi64(s0, _mm512_load_si512(p + i));
+        s1 = _mm512_add_epi64(s1, _mm512_load_si512(p + i + 1));
+        s2 = _mm512_add_epi64(s2, _mm512_load_si512(p + i + 2));
+        s3 = _mm512_add_epi64(s3, _mm512_load_si512(p + i + 3));
+    }
+    return (uint64_t)_mm512_reduce_add_epi64(
+        _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
 }
 
 #endif
