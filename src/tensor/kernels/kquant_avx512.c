@@ -208,7 +208,9 @@ static inline __m128i q45k_scales(__m128i head)
 static inline __m512i packed_scaled_sum(__m512i sumi, __m512i p0, __m512i p1, __m512i sc,
                                         int k)
 {
-    const __m512i s = _mm512_shuffle_epi32(sc, (_MM_PERM_ENUM)(k ? 0xfa : 0x50));
+    /* two literal immediates: an unoptimized build (the sanitizer one) does not fold k */
+    const __m512i s = k ? _mm512_shuffle_epi32(sc, (_MM_PERM_ENUM)0xfa)
+                        : _mm512_shuffle_epi32(sc, (_MM_PERM_ENUM)0x50);
     return _mm512_dpwssd_epi32(sumi, _mm512_packs_epi32(p0, p1), s);
 }
 
