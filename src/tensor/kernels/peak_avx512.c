@@ -55,8 +55,12 @@ uint64_t tq_read_sum_avx512(const void *buf, size_t bytes)
         s2 = _mm512_add_epi64(s2, _mm512_load_si512(p + i + 2));
         s3 = _mm512_add_epi64(s3, _mm512_load_si512(p + i + 3));
     }
-    return (uint64_t)_mm512_reduce_add_epi64(
-        _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
+    /* summed as unsigned words: _mm512_reduce_add_epi64 adds signed ones, which overflow */
+    uint64_t w[8], total = 0;
+    _mm512_storeu_si512(w, _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
+    for (int i = 0; i < 8; i++)
+        total += w[i];
+    return total;
 }
 
 #endif
