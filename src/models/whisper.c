@@ -646,6 +646,7 @@ struct wsp_state {
     /* step buffers */
     float *dx, *dcur, *dq, *dk, *dv, *datt, *dh; /* [T][S] / [T][4S] */
     float *dscore;    /* [threads][max(C, T)] */
+    tq_f16 *dscore16; /* the same, rounded to F16 for the product with V */
     int *row_seq, *row_pos; /* [T] rows of a wsp_decode call */
     void *scratch;
     size_t scratch_size;
@@ -726,6 +727,7 @@ wsp_state *wsp_state_new(const wsp_model *m, int n_threads, int n_seq, hearth_er
     s->datt = mem_calloc(T * S, sizeof(float));
     s->dh = mem_calloc(T * 4 * S, sizeof(float));
     s->dscore = mem_calloc((size_t)s->n_threads * cmax, sizeof(float));
+    s->dscore16 = mem_calloc((size_t)s->n_threads * cmax, sizeof(tq_f16));
     s->row_seq = mem_calloc(T, sizeof(int));
     s->row_pos = mem_calloc(T, sizeof(int));
     s->scratch_size = max_scratch(m, (int)(F > T ? F : T));
@@ -733,7 +735,7 @@ wsp_state *wsp_state_new(const wsp_model *m, int n_threads, int n_seq, hearth_er
     if (!s->pool || !s->col || !s->h1 || !s->x || !s->cur || !s->q || !s->k || !s->v || !s->att ||
         !s->qh || !s->kh || !s->vt || !s->oh || !s->scores || !s->ck || !s->cvt || !s->kv_k ||
         !s->kv_vt || !s->dx || !s->dcur || !s->dq || !s->dk || !s->dv || !s->datt || !s->dh ||
-        !s->dscore || !s->row_seq || !s->row_pos || !s->scratch) {
+        !s->dscore || !s->dscore16 || !s->row_seq || !s->row_pos || !s->scratch) {
         err_set(err, HEARTH_ERR_NOMEM, "whisper: out of memory for the state of %s", m->path);
         wsp_state_free(s);
         return NULL;
@@ -752,6 +754,7 @@ void wsp_state_free(wsp_state *s)
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         mem_free(bufs[i]);
     mem_free(s->ck), mem_free(s->cvt), mem_free(s->kv_k), mem_free(s->kv_vt);
+    mem_free(s->dscore16);
     mem_free(s->row_seq), mem_free(s->row_pos);
     mem_free_aligned(s->scratch);
     mem_free(s);
@@ -774,32 +777,6 @@ static double now_ms(void)
 static inline float f16_round(float x)
 {
     return tq_f16_to_f32(tq_f32_to_f16(x));
-}
-
-void wsp_round_f16_avx2(float *x, size_t n); /* whisper_avx2.c */
-
-static void round_f16_ref(float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = f16_round(x[i]);
-}
-
-static void (*round_f16_fn)(float *x, size_t n);
-static pthread_once_t round_once = PTHREAD_ONCE_INIT;
-
-static void round_f16_pick(void)
-{
-    __builtin_cpu_init();
-    int fast = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") &&
-               tq_kernels_avx2() != NULL;
-    round_f16_fn = fast ? wsp_round_f16_avx2 : round_f16_ref;
-}
-
-/* Round n floats to the nearest F16 value, in place. */
-static void round_f16(float *x, size_t n)
-{
-    pthread_once(&round_once, round_f16_pick);
-    round_f16_fn(x, n);
 }
 
 static float gelu_table[65536];
@@ -825,14 +802,12 @@ static void gelu(float *x, size_t n)
     }
 }
 
-/* y[b] = W x[b] (+ bias) for `batch` rows. x is the product's input only, so rounding it in
- * place to F16 for F16 weights (what ggml does) changes nothing else. */
-static void matmul(wsp_state *s, float *y, const wsp_tensor *w, float *x, int batch,
+/* y[b] = W x[b] (+ bias) for `batch` rows. For F16 weights tq_matmul rounds x to F16 (as
+ * ggml does). */
+static void matmul(wsp_state *s, float *y, const wsp_tensor *w, const float *x, int batch,
                    const wsp_tensor *bias)
 {
     int cols = (int)w->ne[0], rows = (int)w->ne[1];
-    if (w->type == TQ_F16)
-        round_f16(x, (size_t)batch * cols);
     tq_matmul(s->pool, s->kern, y, w->data, w->type, rows, cols, x, batch, s->scratch);
     if (bias)
         for (int b = 0; b < batch; b++)
@@ -882,7 +857,7 @@ static void enc_head_task(void *arg, int ith, int nth)
         } else if (j->phase == 1) {
             float *row = s->scores + (size_t)t * C;
             scaled_softmax(row, C, j->scale);
-            round_f16(row, (size_t)C);
+            s->kern->round_f16(row, row, C);
         } else {
             memcpy(s->att + (size_t)t * S + j->hd * dh, s->oh + (size_t)t * dh, dh * sizeof(float));
         }
@@ -1031,8 +1006,10 @@ static void dec_att_task(void *arg, int ith, int nth)
     int S = h->n_text_state, H = h->n_text_head, dh = S / H, C = h->n_audio_ctx;
     int T = h->n_text_ctx;
     float *sc = s->dscore + (size_t)ith * (size_t)(C > T ? C : T);
+    tq_f16 *sc16 = s->dscore16 + (size_t)ith * (size_t)(C > T ? C : T);
     tq_vec_dot_fn dot = s->kern->vec_dot[TQ_F16];
-    float qr[1024];
+    tq_from_float_fn to_f16 = s->kern->from_float[TQ_F16];
+    tq_f16 qr[1024];
     for (int job = ith; job < j->n * H; job += nth) {
         int i = job / H, hd = job % H, nk, ld;
         const tq_f16 *K, *Vt;
@@ -1047,15 +1024,14 @@ static void dec_att_task(void *arg, int ith, int nth)
             ld = T;
         }
         const float *q = s->dq + (size_t)i * S + hd * dh;
-        for (int d = 0; d < dh; d++)
-            qr[d] = f16_round(q[d]);
+        to_f16(q, qr, dh);
         for (int t = 0; t < nk; t++)
             dot(dh, &sc[t], K + (size_t)t * S + hd * dh, qr);
         scaled_softmax(sc, nk, j->scale);
-        round_f16(sc, (size_t)nk);
+        to_f16(sc, sc16, nk);
         float *o = s->datt + (size_t)i * S + hd * dh;
         for (int d = 0; d < dh; d++)
-            dot(nk, &o[d], Vt + (size_t)(hd * dh + d) * ld, sc);
+            dot(nk, &o[d], Vt + (size_t)(hd * dh + d) * ld, sc16);
     }
 }
 

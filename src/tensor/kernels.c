@@ -28,7 +28,7 @@ static const tq_kernels ref_set = {
     .name = "ref",
     .vec_dot = {
         [TQ_F32] = tq_vec_dot_f32_f32_ref,
-        [TQ_F16] = tq_vec_dot_f16_f32_ref,
+        [TQ_F16] = tq_vec_dot_f16_f16_ref,
         [TQ_BF16] = tq_vec_dot_bf16_f32_ref,
         [TQ_Q4_0] = tq_vec_dot_q4_0_q8_0_ref,
         [TQ_Q4_1] = tq_vec_dot_q4_1_q8_0_ref,
@@ -44,9 +44,11 @@ static const tq_kernels ref_set = {
     },
     .from_float = {
         [TQ_F32] = tq_from_float_f32_ref,
+        [TQ_F16] = tq_from_float_f16_ref,
         [TQ_Q8_0] = tq_from_float_q8_0_ref,
         [TQ_Q8_K] = tq_from_float_q8_K_ref,
     },
+    .round_f16 = tq_round_f16_ref,
     .gemm_unpack = tq_gemm_unpack_ref,
     .gemm = tq_gemm_ref,
     .gemmf_unpack = tq_gemmf_unpack_ref,
@@ -60,7 +62,7 @@ static tq_kernels avx2_set = {
     .name = "avx2",
     .vec_dot = {
         [TQ_F32] = tq_vec_dot_f32_f32_avx2,
-        [TQ_F16] = tq_vec_dot_f16_f32_avx2,
+        [TQ_F16] = tq_vec_dot_f16_f16_avx2,
         [TQ_BF16] = tq_vec_dot_bf16_f32_avx2,
         [TQ_Q4_0] = tq_vec_dot_q4_0_q8_0_avx2,
         [TQ_Q4_1] = tq_vec_dot_q4_1_q8_0_avx2,
@@ -75,8 +77,10 @@ static tq_kernels avx2_set = {
         [TQ_Q6_K] = tq_vec_dot_q6_K_q8_K_avx2,
     },
     .from_float = {
+        [TQ_F16] = tq_from_float_f16_avx2,
         [TQ_Q8_0] = tq_from_float_q8_0_avx2,
     },
+    .round_f16 = tq_round_f16_avx2,
     .gemmf_unpack = tq_gemmf_unpack_avx2,
     .gemmf = tq_gemmf_avx2,
     .attn_f16 = tq_attn_f16_avx2,
@@ -88,7 +92,7 @@ static tq_kernels avx512_set = {
     .name = "avx512",
     .vec_dot = {
         [TQ_F32] = tq_vec_dot_f32_f32_avx512,
-        [TQ_F16] = tq_vec_dot_f16_f32_avx512,
+        [TQ_F16] = tq_vec_dot_f16_f16_avx512,
         [TQ_BF16] = tq_vec_dot_bf16_f32_avx512,
         [TQ_Q4_0] = tq_vec_dot_q4_0_q8_0_avx512,
         [TQ_Q4_1] = tq_vec_dot_q4_1_q8_0_avx512,
@@ -108,9 +112,11 @@ static tq_kernels avx512_set = {
         [TQ_Q5_K] = tq_vec_dot_rows_q5_K_q8_K_avx512,
     },
     .from_float = {
+        [TQ_F16] = tq_from_float_f16_avx512,
         [TQ_Q8_0] = tq_from_float_q8_0_avx512,
         [TQ_Q8_K] = tq_from_float_q8_K_avx512,
     },
+    .round_f16 = tq_round_f16_avx512,
     .gemm_unpack = tq_gemm_unpack_avx512,
     .gemm = tq_gemm_avx512,
     .gemmf_unpack = tq_gemmf_unpack_avx512,
@@ -212,8 +218,10 @@ int tq_vec_dot_type(int weight_type)
     if (weight_type < 0 || weight_type >= TQ_TYPE_COUNT || !ref_set.vec_dot[weight_type])
         return -1;
     switch (weight_type) {
-    case TQ_F32: case TQ_F16: case TQ_BF16:
+    case TQ_F32: case TQ_BF16:
         return TQ_F32;
+    case TQ_F16:
+        return TQ_F16;
     case TQ_Q4_0: case TQ_Q4_1: case TQ_Q5_0: case TQ_Q5_1: case TQ_Q8_0:
         return TQ_Q8_0;
     case TQ_Q2_K: case TQ_Q3_K: case TQ_Q4_K: case TQ_Q5_K: case TQ_Q6_K:

@@ -3,7 +3,8 @@
  *
  * A matrix product on weights of type T first converts the float activations to
  * tq_vec_dot_type(T) (Q8_0 blocks of 32 for the legacy quants, Q8_K blocks of 256 for the
- * K-quants, plain F32 for F32/F16/BF16 weights), then takes one vec_dot per output element.
+ * K-quants, F16 for F16 weights, plain F32 for F32/BF16 weights), then takes one vec_dot per
+ * output element.
  * Every kernel exists as a plain-C reference (the source of truth, kernels/dot_ref.c and friends) and as
  * AVX2 and AVX-512 variants (kernels/NAME_avx2.c, NAME_avx512.c, each compiled with its own ISA
  * flags). tq_kernels_best() picks, once, the widest set the CPU supports; a variant that
@@ -27,8 +28,11 @@
 /* *s = dot(x, y) over n values: x is a row of the weight type, y a row of its
  * vec_dot_type. n is a multiple of both block sizes. */
 typedef void (*tq_vec_dot_fn)(int n, float *s, const void *x, const void *y);
-/* Convert n floats into a row of an activation type (F32 copy, Q8_0, Q8_K). */
+/* Convert n floats into a row of an activation type (F32 copy, F16, Q8_0, Q8_K). */
 typedef void (*tq_from_float_fn)(const float *x, void *y, int64_t n);
+/* y = x rounded to the nearest F16 value (n floats, y may be x): the values F16 activations
+ * hold, kept as floats. */
+typedef void (*tq_round_f16_fn)(const float *x, float *y, int64_t n);
 /* s[r] = dot(row r of x, y) for r < nr, the rows x_stride bytes apart: one activation row
  * against several weight rows, so the work that depends only on the activations (arranging,
  * offsets, scales) is done once for all of them. */
@@ -41,6 +45,7 @@ typedef struct tq_kernels {
     /* Several rows per call, where a set has such a kernel (NULL: one vec_dot per row). */
     tq_vec_dot_rows_fn vec_dot_rows[TQ_TYPE_COUNT];
     tq_from_float_fn from_float[TQ_TYPE_COUNT];    /* indexed by activation type */
+    tq_round_f16_fn round_f16;
     /* Matrix-matrix products for batches (kernels/gemm.h), for the weight types with
      * tq_gemm_block_size > 0; NULL in a set without a GEMM kernel of its own (matmul then
      * takes one vec_dot per output, which is faster than the plain-C GEMM). */

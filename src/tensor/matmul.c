@@ -24,10 +24,10 @@
  * and packed into groups of 16 (one pool run, split by groups), then threads claim panels
  * of TQ_GEMM_ROWS weight rows; each panel is decoded TQ_GEMM_KC values at a time into a
  * buffer on the thread's stack (56 KiB) and multiplied with every activation row there.
- * Float weights (F32, F16, BF16) take the float GEMM of gemm.h the same way, minus the
- * conversion: threads claim panels of TQ_GEMMF_ROWS rows, decode TQ_GEMMF_KC values at a
- * time to F32 (32 KiB on the stack) and multiply them with the float activations. A set
- * without an int8 GEMM (AVX2) sends quantized weights there too (see matmul_gemmf).
+ * Float weights (F32, F16, BF16) take the float GEMM of gemm.h the same way: threads claim
+ * panels of TQ_GEMMF_ROWS rows, decode TQ_GEMMF_KC values at a time to F32 (32 KiB on the
+ * stack) and multiply them with float activations (for F16 weights rounded to F16 first,
+ * see matmul_gemmf). A set without an int8 GEMM (AVX2) sends quantized weights there too.
  *
  * Preconditions (checked by whoever maps the weights): cols is a multiple of the block size
  * of both the weight type and its vec_dot_type, and k has a vec_dot for the type. Nothing
@@ -148,11 +148,11 @@ size_t tq_matmul_scratch_size(int type, int cols, int batch)
     if (vt < 0 || vt == TQ_F32 || batch <= 0)
         return 0;
     size_t need = (size_t)batch * tq_row_size(vt, cols);
-    if (use_gemm(tq_kernels_ref(), type, batch)) {
+    if (batch >= GEMM_MIN_BATCH && tq_gemm_block_size(type) > 0) { /* the int8 GEMM */
         int groups = (batch + TQ_GEMM_COLS - 1) / TQ_GEMM_COLS;
         need = packed_offset(vt, cols, batch) + (size_t)groups * packed_group_bytes(type, cols);
     }
-    /* any set may take the float GEMM instead (one without an int8 GEMM) */
+    /* the float GEMM: every set for F16 weights, one without an int8 GEMM for the others */
     if (batch >= GEMM_MIN_BATCH && tq_gemmf_decodable(type)) {
         size_t f = gemmf_scratch_size(vt, cols, batch);
         need = f > need ? f : need;
@@ -307,8 +307,10 @@ static void gemmf_task(void *arg, int ith, int nth)
 }
 
 typedef struct decode_job {
+    const tq_kernels *k;
     int vt, cols, batch;
-    const char *xq;
+    const float *x;     /* F16: the activations, rounded from float to float */
+    const char *xq;     /* other types: the activations converted to vt */
     size_t x_row;
     float *xf;
 } decode_job;
@@ -316,24 +318,32 @@ typedef struct decode_job {
 static void decode_task(void *arg, int ith, int nth)
 {
     const decode_job *j = arg;
-    for (int b = j->batch * ith / nth; b < j->batch * (ith + 1) / nth; b++)
-        tq_dequantize(j->vt, j->xq + (size_t)b * j->x_row, j->xf + (size_t)b * j->cols, j->cols);
+    for (int b = j->batch * ith / nth; b < j->batch * (ith + 1) / nth; b++) {
+        float *out = j->xf + (size_t)b * j->cols;
+        if (j->vt == TQ_F16)
+            j->k->round_f16(j->x + (size_t)b * j->cols, out, j->cols);
+        else
+            tq_dequantize(j->vt, j->xq + (size_t)b * j->x_row, out, j->cols);
+    }
 }
 
 static const char *convert(tq_pool *pool, const tq_kernels *k, int vt, int cols,
                            const float *x, int batch, void *scratch, size_t *x_row);
 
-/* Quantized weights reach the float GEMM only in a set without an int8 GEMM. Their
- * activations are first rounded through the vec_dot type (converted, then decoded back),
- * so a batch multiplies the same activation values one row at a time would, and the two
- * agree to float rounding rather than to activation-quantization error. */
+/* Activations whose vec_dot type is not F32 (those of F16 weights, and of quantized weights,
+ * which reach the float GEMM only in a set without an int8 GEMM) are first rounded through
+ * it (converted, then decoded back; F16 in one step), so a batch multiplies the same activation values one
+ * row at a time would, and the two agree to float rounding rather than to activation-
+ * quantization error. */
 static void matmul_gemmf(tq_pool *pool, const tq_kernels *k, float *y, const void *W, int type,
                          int rows, int cols, const float *x, int batch, void *scratch)
 {
-    if (!tq_gemmf_type(type)) {
-        decode_job d = { .vt = tq_vec_dot_type(type), .cols = cols, .batch = batch };
-        d.xq = convert(pool, k, d.vt, cols, x, batch, scratch, &d.x_row);
-        d.xf = (float *)((char *)scratch + packed_offset(d.vt, cols, batch));
+    const int vt = tq_vec_dot_type(type);
+    if (vt != TQ_F32) {
+        decode_job d = { .k = k, .vt = vt, .cols = cols, .batch = batch, .x = x,
+                         .xf = (float *)((char *)scratch + packed_offset(vt, cols, batch)) };
+        if (vt != TQ_F16)
+            d.xq = convert(pool, k, vt, cols, x, batch, scratch, &d.x_row);
         tq_pool_run(pool, decode_task, &d);
         x = d.xf;
     }

@@ -189,7 +189,7 @@ static void check_close(const char *what, const char *label, int type, int n, do
 TEST(kernels_vec_dot_type)
 {
     CHECK_EQ(tq_vec_dot_type(TQ_F32), TQ_F32);
-    CHECK_EQ(tq_vec_dot_type(TQ_F16), TQ_F32);
+    CHECK_EQ(tq_vec_dot_type(TQ_F16), TQ_F16);
     CHECK_EQ(tq_vec_dot_type(TQ_BF16), TQ_F32);
     CHECK_EQ(tq_vec_dot_type(TQ_Q4_0), TQ_Q8_0);
     CHECK_EQ(tq_vec_dot_type(TQ_Q4_1), TQ_Q8_0);
@@ -216,6 +216,7 @@ TEST(kernels_sets_complete)
         for (int t = 0; t < TQ_TYPE_COUNT; t++) {
             CHECK(!ref->vec_dot[t] || sets[i]->vec_dot[t]);
             CHECK(!ref->from_float[t] || sets[i]->from_float[t]);
+            CHECK(sets[i]->round_f16);
             int vt = tq_vec_dot_type(t);
             if (vt >= 0)
                 CHECK(sets[i]->vec_dot[t] && sets[i]->from_float[vt]);
@@ -269,9 +270,9 @@ TEST(kernels_float_vs_ref)
     static const int types[] = { TQ_F32, TQ_F16, TQ_BF16 };
     const int nmax = 4097;
     float *xf = mem_alloc(nmax * sizeof(float)), *xd = mem_alloc(nmax * sizeof(float));
-    float *y = mem_alloc(nmax * sizeof(float));
-    void *x = mem_alloc(nmax * sizeof(float));
-    REQUIRE(xf && xd && y && x);
+    float *yf = mem_alloc(nmax * sizeof(float)), *yd = mem_alloc(nmax * sizeof(float));
+    void *x = mem_alloc(nmax * sizeof(float)), *y = mem_alloc(nmax * sizeof(float));
+    REQUIRE(xf && xd && yf && yd && x && y);
     rng = 42;
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         int t = types[ti];
@@ -280,7 +281,14 @@ TEST(kernels_float_vs_ref)
         for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
             int n = lengths[li];
             fill_floats(xf, n);
-            fill_floats(y, n);
+            fill_floats(yf, n);
+            /* the activations in the weight type's vec_dot type (F16 for F16 weights) */
+            const int vt = tq_vec_dot_type(t);
+            tq_kernels_ref()->from_float[vt](yf, y, n);
+            if (vt == TQ_F32)
+                memcpy(yd, yf, (size_t)n * sizeof(float));
+            else
+                tq_dequantize(vt, y, yd, n);
             for (int i = 0; i < n; i++) {
                 if (t == TQ_F32)
                     ((float *)x)[i] = xf[i];
@@ -293,7 +301,7 @@ TEST(kernels_float_vs_ref)
                 memcpy(xd, xf, (size_t)n * sizeof(float));
             else
                 tq_dequantize(t, x, xd, n);
-            double abs_sum, want = dot_double(xd, y, n, &abs_sum);
+            double abs_sum, want = dot_double(xd, yd, n, &abs_sum);
             float ref = dot_exact(tq_kernels_ref()->vec_dot[t], n, t, x, y);
             check_close("ref vs double", "ref", t, n, ref, want, 1e-7 * abs_sum, __LINE__);
             for (int i = 0; i < nv; i++) {
@@ -304,8 +312,64 @@ TEST(kernels_float_vs_ref)
     }
     mem_free(xf);
     mem_free(xd);
-    mem_free(y);
+    mem_free(yf);
+    mem_free(yd);
     mem_free(x);
+    mem_free(y);
+}
+
+/* Every set's F16 activations are tq_f32_to_f16's, bit for bit, and its round_f16 is that
+ * conversion and back: the values around each rounding boundary (normal, subnormal,
+ * overflow to infinity), signed zeros, infinities, NaNs with payloads, and a stride through
+ * all 2^32 bit patterns; lengths with and without a tail past the vector width. */
+TEST(kernels_f16_from_float_bit_exact)
+{
+    static const uint32_t edges[] = {
+        0x00000000, 0x80000000, 0x00000001, 0x33000000, 0x33000001, 0x337fffff, 0x38800000,
+        0x387fffff, 0x38fff000, 0x3f800fff, 0x3f801000, 0x3f803000, 0x477fefff, 0x477ff000,
+        0x7f7fffff, 0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001, 0xffa5a5a5, 0x7fffffff,
+    };
+    const int n = 4103;
+    float *x = mem_alloc(n * sizeof(float)), *rounded = mem_alloc(n * sizeof(float));
+    tq_f16 *got = mem_alloc(n * sizeof(tq_f16));
+    REQUIRE(x && rounded && got);
+    const tq_kernels *sets[3];
+    int ns = kernel_sets(sets);
+    for (uint64_t start = 0; start < (1ull << 32); start += (uint64_t)n * 104729) {
+        for (int i = 0; i < n; i++) {
+            uint32_t u = i < (int)(sizeof edges / sizeof edges[0])
+                             ? edges[i] ^ (uint32_t)(start & 0x80000000u)
+                             : (uint32_t)(start + (uint64_t)i * 104729);
+            memcpy(&x[i], &u, 4);
+        }
+        for (int s = 0; s < ns; s++)
+            for (int len = n - 7; len <= n; len += 7) {
+                memset(got, 0x55, n * sizeof(tq_f16));
+                memset(rounded, 0x55, n * sizeof(float));
+                sets[s]->from_float[TQ_F16](x, got, len);
+                sets[s]->round_f16(x, rounded, len);
+                for (int i = 0; i < n; i++) {
+                    tq_f16 want = i < len ? tq_f32_to_f16(x[i]) : 0x5555;
+                    uint32_t u, r, rwant = 0x55555555;
+                    memcpy(&u, &x[i], 4);
+                    memcpy(&r, &rounded[i], 4);
+                    if (i < len) {
+                        float f = tq_f16_to_f32(want);
+                        memcpy(&rwant, &f, 4);
+                    }
+                    if (got[i] != want || r != rwant) {
+                        test_fail(__FILE__, __LINE__,
+                                  "%s F16 of 0x%08x (n=%d): 0x%04x and 0x%08x, want 0x%04x and 0x%08x",
+                                  sets[s]->name, u, len, got[i], r, want, rwant);
+                        goto done;
+                    }
+                }
+            }
+    }
+done:
+    mem_free(x);
+    mem_free(rounded);
+    mem_free(got);
 }
 
 /* ---- Legacy quants ------------------------------------------------------------------------ */

@@ -218,8 +218,14 @@ TEST(matmul_large_batch_and_many_chunks)
 
 TEST(matmul_scratch_size)
 {
-    /* Q8_0 activations: 34 bytes per 32 values; Q8_K: 292 per 256; float weights need none. */
+    /* Q8_0 activations: 34 bytes per 32 values; Q8_K: 292 per 256; F16: 2 per value;
+     * F32 and BF16 weights read the float activations themselves. */
     CHECK_EQ(tq_matmul_scratch_size(TQ_Q4_0, 64, 3), 3 * 2 * 34);
     CHECK_EQ(tq_matmul_scratch_size(TQ_Q6_K, 512, 2), 2 * 2 * 292);
-    CHECK_EQ(tq_matmul_scratch_size(TQ_F16, 64, 3), 0);
+    CHECK_EQ(tq_matmul_scratch_size(TQ_F16, 64, 3), 3 * 64 * 2);
+    CHECK_EQ(tq_matmul_scratch_size(TQ_BF16, 64, 3), 0);
+    CHECK_EQ(tq_matmul_scratch_size(TQ_F32, 64, 3), 0);
+    /* a batch of F16 rows big enough for the float GEMM: the F16 rows (64-byte aligned),
+     * then the same rows decoded back to floats */
+    CHECK_EQ(tq_matmul_scratch_size(TQ_F16, 64, 16), 16 * 64 * 2 + 16 * 64 * 4);
 }

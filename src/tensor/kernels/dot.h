@@ -24,7 +24,7 @@
 
 /* ---- Float weights and legacy quants (dot_ref.c, dot_avx2.c, dot_avx512.c) ------------- */
 TQ_DOT_FN(tq_vec_dot_f32_f32_ref);
-TQ_DOT_FN(tq_vec_dot_f16_f32_ref);
+TQ_DOT_FN(tq_vec_dot_f16_f16_ref);
 TQ_DOT_FN(tq_vec_dot_bf16_f32_ref);
 TQ_DOT_FN(tq_vec_dot_q4_0_q8_0_ref);
 TQ_DOT_FN(tq_vec_dot_q4_1_q8_0_ref);
@@ -32,27 +32,33 @@ TQ_DOT_FN(tq_vec_dot_q5_0_q8_0_ref);
 TQ_DOT_FN(tq_vec_dot_q5_1_q8_0_ref);
 TQ_DOT_FN(tq_vec_dot_q8_0_q8_0_ref);
 TQ_FROM_FLOAT_FN(tq_from_float_f32_ref);
+TQ_FROM_FLOAT_FN(tq_from_float_f16_ref);
+void tq_round_f16_ref(const float *x, float *y, int64_t n);
 TQ_FROM_FLOAT_FN(tq_from_float_q8_0_ref);
 TQ_FROM_FLOAT_FN(tq_from_float_q8_K_ref);
 
 TQ_DOT_FN(tq_vec_dot_f32_f32_avx2);
-TQ_DOT_FN(tq_vec_dot_f16_f32_avx2);
+TQ_DOT_FN(tq_vec_dot_f16_f16_avx2);
 TQ_DOT_FN(tq_vec_dot_bf16_f32_avx2);
 TQ_DOT_FN(tq_vec_dot_q4_0_q8_0_avx2);
 TQ_DOT_FN(tq_vec_dot_q4_1_q8_0_avx2);
 TQ_DOT_FN(tq_vec_dot_q5_0_q8_0_avx2);
 TQ_DOT_FN(tq_vec_dot_q5_1_q8_0_avx2);
 TQ_DOT_FN(tq_vec_dot_q8_0_q8_0_avx2);
+TQ_FROM_FLOAT_FN(tq_from_float_f16_avx2);
+void tq_round_f16_avx2(const float *x, float *y, int64_t n);
 TQ_FROM_FLOAT_FN(tq_from_float_q8_0_avx2);
 
 TQ_DOT_FN(tq_vec_dot_f32_f32_avx512);
-TQ_DOT_FN(tq_vec_dot_f16_f32_avx512);
+TQ_DOT_FN(tq_vec_dot_f16_f16_avx512);
 TQ_DOT_FN(tq_vec_dot_bf16_f32_avx512);
 TQ_DOT_FN(tq_vec_dot_q4_0_q8_0_avx512);
 TQ_DOT_FN(tq_vec_dot_q4_1_q8_0_avx512);
 TQ_DOT_FN(tq_vec_dot_q5_0_q8_0_avx512);
 TQ_DOT_FN(tq_vec_dot_q5_1_q8_0_avx512);
 TQ_DOT_FN(tq_vec_dot_q8_0_q8_0_avx512);
+TQ_FROM_FLOAT_FN(tq_from_float_f16_avx512);
+void tq_round_f16_avx512(const float *x, float *y, int64_t n);
 TQ_FROM_FLOAT_FN(tq_from_float_q8_0_avx512);
 void tq_vec_dot_rows_q4_0_q8_0_avx512(int n, float *s, const void *x, size_t x_stride,
                                       const void *y, int nr);

@@ -45,8 +45,9 @@ INLINE float f16(tq_f16 h)
 }
 
 /* ---- Float weights ----------------------------------------------------------------------
- * One driver for F32, F16 and BF16: load8 turns 8 weights at element i into floats. The
- * last n % 8 weights are copied into a zero-padded buffer so no load crosses the row. */
+ * One driver for F32, F16 and BF16 weights against F32 activations, and for F16 against
+ * F16: load8 turns 8 values at element i of a row into floats. The last n % 8 values of
+ * both rows are copied into zero-padded buffers so no load crosses a row. */
 
 typedef __m256 (*load8_fn)(const void *x, int i);
 
@@ -67,40 +68,65 @@ INLINE __m256 load8_bf16(const void *x, int i)
     return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
 }
 
-INLINE float dot_float_row(int n, const void *x, size_t elem, const float *y, load8_fn load8)
+INLINE float dot_float_row(int n, const void *x, size_t xelem, load8_fn loadx, const void *y,
+                           size_t yelem, load8_fn loady)
 {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     int i = 0;
     for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(load8(x, i), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(load8(x, i + 8), _mm256_loadu_ps(y + i + 8), a1);
-        a2 = _mm256_fmadd_ps(load8(x, i + 16), _mm256_loadu_ps(y + i + 16), a2);
-        a3 = _mm256_fmadd_ps(load8(x, i + 24), _mm256_loadu_ps(y + i + 24), a3);
+        a0 = _mm256_fmadd_ps(loadx(x, i), loady(y, i), a0);
+        a1 = _mm256_fmadd_ps(loadx(x, i + 8), loady(y, i + 8), a1);
+        a2 = _mm256_fmadd_ps(loadx(x, i + 16), loady(y, i + 16), a2);
+        a3 = _mm256_fmadd_ps(loadx(x, i + 24), loady(y, i + 24), a3);
     }
     for (; i + 8 <= n; i += 8)
-        a0 = _mm256_fmadd_ps(load8(x, i), _mm256_loadu_ps(y + i), a0);
+        a0 = _mm256_fmadd_ps(loadx(x, i), loady(y, i), a0);
     if (i < n) {
         float xt[8] = { 0 }, yt[8] = { 0 };
-        memcpy(xt, (const char *)x + (size_t)i * elem, (size_t)(n - i) * elem);
-        memcpy(yt, y + i, (size_t)(n - i) * sizeof(float));
-        a1 = _mm256_fmadd_ps(load8(xt, 0), _mm256_loadu_ps(yt), a1);
+        memcpy(xt, (const char *)x + (size_t)i * xelem, (size_t)(n - i) * xelem);
+        memcpy(yt, (const char *)y + (size_t)i * yelem, (size_t)(n - i) * yelem);
+        a1 = _mm256_fmadd_ps(loadx(xt, 0), loady(yt, 0), a1);
     }
     return hsum_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
 }
 
 void tq_vec_dot_f32_f32_avx2(int n, float *s, const void *x, const void *y)
 {
-    *s = dot_float_row(n, x, sizeof(float), y, load8_f32);
+    *s = dot_float_row(n, x, sizeof(float), load8_f32, y, sizeof(float), load8_f32);
 }
 
-void tq_vec_dot_f16_f32_avx2(int n, float *s, const void *x, const void *y)
+void tq_vec_dot_f16_f16_avx2(int n, float *s, const void *x, const void *y)
 {
-    *s = dot_float_row(n, x, sizeof(tq_f16), y, load8_f16);
+    *s = dot_float_row(n, x, sizeof(tq_f16), load8_f16, y, sizeof(tq_f16), load8_f16);
 }
 
 void tq_vec_dot_bf16_f32_avx2(int n, float *s, const void *x, const void *y)
 {
-    *s = dot_float_row(n, x, sizeof(tq_bf16), y, load8_bf16);
+    *s = dot_float_row(n, x, sizeof(tq_bf16), load8_bf16, y, sizeof(float), load8_f32);
+}
+
+/* F16C rounds to nearest even, as tq_f32_to_f16 does, including subnormals, infinities and
+ * NaN payloads: the two agree bit for bit. */
+void tq_from_float_f16_avx2(const float *x, void *vy, int64_t n)
+{
+    tq_f16 *y = vy;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        y[i] = tq_f32_to_f16(x[i]);
+}
+
+void tq_round_f16_avx2(const float *x, float *y, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(h));
+    }
+    for (; i < n; i++)
+        y[i] = tq_f16_to_f32(tq_f32_to_f16(x[i]));
 }
 
 /* ---- Quant blocks ----------------------------------------------------------------------- */

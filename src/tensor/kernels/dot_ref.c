@@ -23,13 +23,12 @@ void tq_vec_dot_f32_f32_ref(int n, float *s, const void *vx, const void *vy)
     *s = (float)sum;
 }
 
-void tq_vec_dot_f16_f32_ref(int n, float *s, const void *vx, const void *vy)
+void tq_vec_dot_f16_f16_ref(int n, float *s, const void *vx, const void *vy)
 {
-    const tq_f16 *x = vx;
-    const float *y = vy;
+    const tq_f16 *x = vx, *y = vy;
     double sum = 0;
     for (int i = 0; i < n; i++)
-        sum += (double)tq_f16_to_f32(x[i]) * y[i];
+        sum += (double)tq_f16_to_f32(x[i]) * tq_f16_to_f32(y[i]);
     *s = (float)sum;
 }
 
@@ -147,6 +146,19 @@ void tq_vec_dot_q8_0_q8_0_ref(int n, float *s, const void *vx, const void *vy)
 void tq_from_float_f32_ref(const float *x, void *y, int64_t n)
 {
     memcpy(y, x, (size_t)n * sizeof(float));
+}
+
+void tq_from_float_f16_ref(const float *x, void *vy, int64_t n)
+{
+    tq_f16 *y = vy;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = tq_f32_to_f16(x[i]);
+}
+
+void tq_round_f16_ref(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = tq_f16_to_f32(tq_f32_to_f16(x[i]));
 }
 
 void tq_from_float_q8_0_ref(const float *x, void *y, int64_t n)

@@ -75,7 +75,8 @@ void tq_gemm_avx512(const tq_gemm_panel *p, const uint8_t *act, size_t group_str
                     int ldy, int rows, int cols, bool accumulate);
 
 /* ---- Float weights (F32, F16, BF16) ------------------------------------------------------
- * Batches on float weights multiply float activations (as their vec_dot does). A set
+ * Batches on float weights multiply float activations (for F16 weights rounded to F16
+ * first: the values their vec_dot sees). A set
  * without an int8 GEMM (AVX2) also takes quantized weights this way: decoded to F32 once
  * per product (tq_dequantize, exact), they meet the float activations unquantized. A panel is
  * TQ_GEMMF_ROWS weight rows over kc <= TQ_GEMMF_KC values, decoded to F32 and stored
