@@ -228,21 +228,76 @@ static void gemm_prep_task(void *arg, int ith, int nth)
     }
 }
 
-static void gemm_panel(const gemm_job *j, int panel, tq_gemm_panel *p)
+static int panel_rows(const gemm_job *j, int panel)
 {
     const int r0 = panel * TQ_GEMM_ROWS;
-    const int nr = j->rows - r0 < TQ_GEMM_ROWS ? j->rows - r0 : TQ_GEMM_ROWS;
+    return j->rows - r0 < TQ_GEMM_ROWS ? j->rows - r0 : TQ_GEMM_ROWS;
+}
+
+/* The weights a thread decodes next: bytes [0, bytes) of rows rows from base, w_row apart. */
+typedef struct weight_span {
+    const char *base;
+    size_t w_row, bytes;
+    int rows;
+} weight_span;
+
+/* After chunk k0 of panel: its next chunk, or the first chunk of panel next (none if next
+ * is past the end). */
+static weight_span next_span(const gemm_job *j, int panel, int k0, int next)
+{
+    weight_span w = { .w_row = j->w_row };
+    const int k1 = k0 + TQ_GEMM_KC;
+    if (k1 < j->cols) {
+        w.base = j->W + (size_t)panel * TQ_GEMM_ROWS * j->w_row + tq_row_size(j->type, k1);
+        w.rows = panel_rows(j, panel);
+        w.bytes = tq_row_size(j->type, j->cols - k1 < TQ_GEMM_KC ? j->cols - k1 : TQ_GEMM_KC);
+    } else if (next < j->n_panels) {
+        w.base = j->W + (size_t)next * TQ_GEMM_ROWS * j->w_row;
+        w.rows = panel_rows(j, next);
+        w.bytes = tq_row_size(j->type, j->cols < TQ_GEMM_KC ? j->cols : TQ_GEMM_KC);
+    }
+    return w;
+}
+
+/* Part `part` of `parts` of w's cache lines, into L2 (locality 2): decoding a panel waited
+ * on its weights from memory (9 % of a 512-token Q8_0 prompt, 4.6 % with this), and L1 is
+ * taken by the panel being multiplied. */
+static void prefetch_part(const weight_span *w, int part, int parts)
+{
+    const size_t lines = (w->bytes + 63) / 64, total = lines * (size_t)w->rows;
+    for (size_t i = total * part / parts; i < total * (part + 1) / parts; i++)
+        __builtin_prefetch(w->base + (i / lines) * w->w_row + (i % lines) * 64, 0, 2);
+}
+
+/* One panel, TQ_GEMM_KC values at a time: decode, then multiply with the activations two
+ * groups per call, fetching a share of the weights decoded next after each call, so the
+ * fetches are spread over the whole product. next: the panel this thread takes after this
+ * one (n_panels if none). */
+static void gemm_panel(const gemm_job *j, int panel, int next, tq_gemm_panel *p)
+{
+    const int r0 = panel * TQ_GEMM_ROWS, nr = panel_rows(j, panel);
     const size_t rec = tq_gemm_record_size(j->bs);
+    const int parts = (j->n_groups + 1) / 2;
     for (int k0 = 0; k0 < j->cols; k0 += TQ_GEMM_KC) {
         int kc = j->cols - k0 < TQ_GEMM_KC ? j->cols - k0 : TQ_GEMM_KC;
         int blk0 = k0 / j->bs;
         j->k->gemm_unpack(j->type, j->W + (size_t)r0 * j->w_row, j->w_row, nr, blk0,
                           kc / j->bs, p);
-        j->k->gemm(p, j->act + (size_t)blk0 * rec, j->group_stride, j->y + r0, j->rows, nr,
-                   j->batch, k0 > 0);
+        const weight_span w = next_span(j, panel, k0, next);
+        for (int part = 0; part < parts; part++) {
+            const int c0 = 2 * part * TQ_GEMM_COLS;
+            const int nc = j->batch - c0 < 2 * TQ_GEMM_COLS ? j->batch - c0 : 2 * TQ_GEMM_COLS;
+            j->k->gemm(p, j->act + (size_t)2 * part * j->group_stride + (size_t)blk0 * rec,
+                       j->group_stride, j->y + (size_t)c0 * j->rows + r0, j->rows, nr, nc,
+                       k0 > 0);
+            if (w.rows)
+                prefetch_part(&w, part, parts);
+        }
     }
 }
 
+/* Each thread claims its next panel before multiplying the current one, so that it knows
+ * which weights to fetch ahead. */
 static void gemm_task(void *arg, int ith, int nth)
 {
     gemm_job *j = arg;
@@ -251,8 +306,11 @@ static void gemm_task(void *arg, int ith, int nth)
     int32_t corr[TQ_GEMM_ROWS * TQ_GEMM_KC / 16];
     tq_gemm_panel p = { .q = q, .d = d, .m = m, .corr = corr };
     (void)nth;
-    for (int c = ith; c < j->n_panels; c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed))
-        gemm_panel(j, c, &p);
+    for (int c = ith; c < j->n_panels;) {
+        int next = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        gemm_panel(j, c, next, &p);
+        c = next;
+    }
 }
 
 static void matmul_gemm(tq_pool *pool, const tq_kernels *k, float *y, const void *W, int type,
