@@ -313,8 +313,11 @@ static void gemm_task(void *arg, int ith, int nth)
     }
 }
 
+/* packed: scratch already holds x converted and packed for this type's vec_dot type and
+ * block size (the previous product of a tq_matmul_multi left it there). */
 static void matmul_gemm(tq_pool *pool, const tq_kernels *k, float *y, const void *W, int type,
-                        int rows, int cols, const float *x, int batch, void *scratch)
+                        int rows, int cols, const float *x, int batch, void *scratch,
+                        bool packed)
 {
     const int vt = tq_vec_dot_type(type);
     gemm_job j = {
@@ -326,7 +329,8 @@ static void matmul_gemm(tq_pool *pool, const tq_kernels *k, float *y, const void
         .n_groups = (batch + TQ_GEMM_COLS - 1) / TQ_GEMM_COLS,
         .n_panels = (rows + TQ_GEMM_ROWS - 1) / TQ_GEMM_ROWS,
     };
-    tq_pool_run(pool, gemm_prep_task, &j);
+    if (!packed)
+        tq_pool_run(pool, gemm_prep_task, &j);
     atomic_init(&j.next, tq_pool_size(pool));
     tq_pool_run(pool, gemm_task, &j);
 }
@@ -479,16 +483,25 @@ void tq_matmul_multi(tq_pool *pool, const tq_kernels *k, const tq_matmul_item *i
         matmul_dot(pool, k, items, n, cols, x, batch, scratch);
         return;
     }
+    /* what scratch holds: x packed for the int8 GEMM with this vec_dot type and block
+     * size (q, k and v, or gate and up, of one weight type pack it once) */
+    int packed_vt = -1, packed_bs = 0;
     for (int i = 0; i < n; i++) {
+        const int t = items[i].type;
         if (items[i].rows <= 0)
             continue;
-        if (use_gemmf(k, items[i].type, batch))
-            matmul_gemmf(pool, k, items[i].y, items[i].W, items[i].type, items[i].rows, cols, x,
-                         batch, scratch);
-        else if (use_gemm(k, items[i].type, batch))
-            matmul_gemm(pool, k, items[i].y, items[i].W, items[i].type, items[i].rows, cols, x,
-                        batch, scratch);
-        else
+        if (use_gemmf(k, t, batch)) {
+            matmul_gemmf(pool, k, items[i].y, items[i].W, t, items[i].rows, cols, x, batch,
+                         scratch);
+            packed_vt = -1;
+        } else if (use_gemm(k, t, batch)) {
+            const int vt = tq_vec_dot_type(t), bs = tq_gemm_block_size(t);
+            matmul_gemm(pool, k, items[i].y, items[i].W, t, items[i].rows, cols, x, batch,
+                        scratch, vt == packed_vt && bs == packed_bs);
+            packed_vt = vt, packed_bs = bs;
+        } else {
             matmul_dot(pool, k, &items[i], 1, cols, x, batch, scratch);
+            packed_vt = -1;
+        }
     }
 }

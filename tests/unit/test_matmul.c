@@ -49,30 +49,22 @@ typedef struct {
     double *tol;    /* batch x rows */
 } problem;
 
-static int problem_make(problem *p, int type, int rows, int cols, int batch, uint32_t seed)
+/* want and tol from p's weights and activations. */
+static void problem_reference(problem *p)
 {
-    *p = (problem){ .type = type, .rows = rows, .cols = cols, .batch = batch };
-    const int vt = tq_vec_dot_type(type);
-    size_t wrow = tq_row_size(type, cols);
+    const int rows = p->rows, cols = p->cols, batch = p->batch;
+    const int vt = tq_vec_dot_type(p->type);
+    const size_t wrow = tq_row_size(p->type, cols);
     float *wf = mem_alloc((size_t)rows * cols * sizeof(float));
     float *xs = mem_alloc((size_t)batch * cols * sizeof(float));
-    p->W = mem_alloc((size_t)rows * wrow);
-    p->x = mem_alloc((size_t)batch * cols * sizeof(float));
-    p->want = mem_alloc((size_t)batch * rows * sizeof(double));
-    p->tol = mem_alloc((size_t)batch * rows * sizeof(double));
-    if (!wf || !xs || !p->W || !p->x || !p->want || !p->tol || vt < 0) {
+    if (!wf || !xs) {
+        test_fail(__FILE__, __LINE__, "out of memory");
         mem_free(wf);
         mem_free(xs);
-        return 0;
+        return;
     }
-    for (int64_t i = 0; i < (int64_t)rows * cols; i++)
-        wf[i] = rnd(&seed);
-    for (int64_t i = 0; i < (int64_t)batch * cols; i++)
-        p->x[i] = rnd(&seed);
     for (int r = 0; r < rows; r++)
-        tq_quantize(type, wf + (size_t)r * cols, (char *)p->W + (size_t)r * wrow, cols);
-    for (int r = 0; r < rows; r++)
-        tq_dequantize(type, (char *)p->W + (size_t)r * wrow, wf + (size_t)r * cols, cols);
+        tq_dequantize(p->type, (char *)p->W + (size_t)r * wrow, wf + (size_t)r * cols, cols);
     for (int b = 0; b < batch; b++)
         as_seen(vt, p->x + (size_t)b * cols, xs + (size_t)b * cols, cols);
     for (int b = 0; b < batch; b++)
@@ -88,6 +80,29 @@ static int problem_make(problem *p, int type, int rows, int cols, int batch, uin
         }
     mem_free(wf);
     mem_free(xs);
+}
+
+static int problem_make(problem *p, int type, int rows, int cols, int batch, uint32_t seed)
+{
+    *p = (problem){ .type = type, .rows = rows, .cols = cols, .batch = batch };
+    size_t wrow = tq_row_size(type, cols);
+    float *wf = mem_alloc((size_t)rows * cols * sizeof(float));
+    p->W = mem_alloc((size_t)rows * wrow);
+    p->x = mem_alloc((size_t)batch * cols * sizeof(float));
+    p->want = mem_alloc((size_t)batch * rows * sizeof(double));
+    p->tol = mem_alloc((size_t)batch * rows * sizeof(double));
+    if (!wf || !p->W || !p->x || !p->want || !p->tol || tq_vec_dot_type(type) < 0) {
+        mem_free(wf);
+        return 0;
+    }
+    for (int64_t i = 0; i < (int64_t)rows * cols; i++)
+        wf[i] = rnd(&seed);
+    for (int64_t i = 0; i < (int64_t)batch * cols; i++)
+        p->x[i] = rnd(&seed);
+    for (int r = 0; r < rows; r++)
+        tq_quantize(type, wf + (size_t)r * cols, (char *)p->W + (size_t)r * wrow, cols);
+    mem_free(wf);
+    problem_reference(p);
     return 1;
 }
 
@@ -188,6 +203,64 @@ TEST(matmul_q5_1) { check_type(TQ_Q5_1, 64); }
 TEST(matmul_q4_k) { check_type(TQ_Q4_K, 512); }
 TEST(matmul_q5_k) { check_type(TQ_Q5_K, 256); }
 TEST(matmul_q6_k) { check_type(TQ_Q6_K, 768); }
+
+/* tq_matmul_multi over batches: items of one type share the packed activations, a change
+ * of block size (Q4_K 32, Q6_K 16), of activation type or a float product in between makes
+ * them packed again; every item must equal its own product. */
+TEST(matmul_multi_batch_repacks_when_needed)
+{
+    static const int orders[][4] = {
+        { TQ_Q4_K, TQ_Q4_K, TQ_Q6_K, TQ_Q4_K },
+        { TQ_Q8_0, TQ_Q4_0, TQ_F16, TQ_Q8_0 },
+    };
+    static const int rows[4] = { 37, 16, 50, 33 };
+    const int cols = 512, batch = 20;
+    tq_pool *pool = tq_pool_new(2);
+    REQUIRE(pool);
+    const tq_kernels *sets[3];
+    int n_sets = kernel_sets(sets);
+    float *x = mem_alloc((size_t)batch * cols * sizeof(float));
+    REQUIRE(x);
+    uint32_t seed = 77;
+    for (int i = 0; i < batch * cols; i++)
+        x[i] = rnd(&seed);
+    for (int o = 0; o < 2 && !test_failed(); o++) {
+        problem p[4];
+        tq_matmul_item items[4];
+        size_t ss = 0;
+        for (int i = 0; i < 4; i++) {
+            REQUIRE(problem_make(&p[i], orders[o][i], rows[i], cols, batch, 500u + (uint32_t)i));
+            /* the same activations for all four: recompute the reference with them */
+            memcpy(p[i].x, x, (size_t)batch * cols * sizeof(float));
+            problem_reference(&p[i]);
+            size_t s = tq_matmul_scratch_size(orders[o][i], cols, batch);
+            ss = s > ss ? s : ss;
+        }
+        float *y = mem_alloc(4 * (size_t)batch * 64 * sizeof(float));
+        void *scratch = mem_alloc(ss);
+        REQUIRE(y && scratch);
+        for (int s = 0; s < n_sets; s++) {
+            for (int i = 0; i < 4; i++)
+                items[i] = (tq_matmul_item){ .y = y + (size_t)i * batch * 64, .W = p[i].W,
+                                             .type = orders[o][i], .rows = rows[i] };
+            tq_matmul_multi(pool, sets[s], items, 4, cols, x, batch, scratch);
+            for (int i = 0; i < 4; i++)
+                for (int e = 0; e < batch * rows[i]; e++)
+                    if (!(fabs(items[i].y[e] - p[i].want[e]) <= p[i].tol[e])) {
+                        test_fail(__FILE__, __LINE__, "%s item %d (%s) y[%d] = %.7g, want %.7g",
+                                  sets[s]->name, i, tq_type_name(orders[o][i]), e, items[i].y[e],
+                                  p[i].want[e]);
+                        break;
+                    }
+        }
+        mem_free(y);
+        mem_free(scratch);
+        for (int i = 0; i < 4; i++)
+            problem_free(&p[i]);
+    }
+    mem_free(x);
+    tq_pool_free(pool);
+}
 
 TEST(matmul_large_batch_and_many_chunks)
 {
