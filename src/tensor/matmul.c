@@ -23,7 +23,9 @@
  * matrix-matrix path of kernels/gemm.h instead of phase 2: the activations are converted
  * and packed into groups of 16 (one pool run, split by groups), then threads claim panels
  * of TQ_GEMM_ROWS weight rows; each panel is decoded TQ_GEMM_KC values at a time into a
- * buffer on the thread's stack (56 KiB) and multiplied with every activation row there.
+ * buffer on the thread's stack (56 KiB) and multiplied with every activation row there,
+ * while the weights the thread decodes next are fetched into L2. The products of one
+ * tq_matmul_multi share the packed activations where their types pack alike.
  * Float weights (F32, F16, BF16) take the float GEMM of gemm.h the same way: threads claim
  * panels of TQ_GEMMF_ROWS rows, decode TQ_GEMMF_KC values at a time to F32 (32 KiB on the
  * stack) and multiply them with float activations (for F16 weights rounded to F16 first,
