@@ -84,7 +84,7 @@ struct llm_ctx {
     float *vtmp;   /* (threads, hd) a dequantized V row */
     void *qtmp;    /* (threads, hd) a query head in the K cache's dot type */
     void *scratch; /* quantized activations for matmul */
-    float *rope_cs; /* (n_rot) cos/sin pairs of one position */
+    float *rope_cs; /* [threads](n_rot) cos/sin pairs of one position */
     int32_t *seq_last; /* (n_seq) last position seen per sequence while checking a batch */
 };
 
@@ -467,7 +467,7 @@ hearth_status llm_ctx_new(llm_ctx **out, const llm_model *m, llm_ctx_params p,
     c->vtmp = mem_calloc((size_t)nth * hp->head_dim, sizeof(float));
     c->qtmp = mem_calloc((size_t)nth * hp->head_dim, sizeof(float));
     c->scratch = mem_alloc_aligned(max_scratch(m, (int)B), 64);
-    c->rope_cs = mem_calloc((size_t)hp->n_rot, sizeof(float));
+    c->rope_cs = mem_calloc((size_t)nth * hp->n_rot, sizeof(float));
     c->seq_last = mem_calloc((size_t)p.n_seq, sizeof(int32_t));
     if (!c->pool || !c->k_cache || !c->v_cache || !c->x || !c->xb || !c->xb2 || !c->q ||
         !c->k || !c->v || !c->hb || !c->hb2 || !c->att || !c->vtmp || !c->qtmp || !c->scratch ||
@@ -601,31 +601,58 @@ static void attention_task(void *arg, int ith, int nth)
 
 /* The sines and cosines of a position are shared by all of its heads: computed once per
  * token (sinf/cosf per head cost 3 % of a 512-token prompt). */
-static void rope_and_store(llm_ctx *c, const llm_layer *l, int il, int n, const int32_t *pos,
-                           const int32_t *seq)
+/* Row-wise work of a batch goes to the pool from this many rows on; below, a pool round
+ * trip costs more than the work. */
+#define ROWS_PARALLEL_MIN 8
+
+typedef struct rope_job {
+    llm_ctx *c;
+    const llm_layer *l;
+    int il, n;
+    const int32_t *pos, *seq;
+} rope_job;
+
+/* Rows of a batch split across the pool: RoPE (after the per-head norms of qwen3) on q
+ * and k, then k and v into the cache. */
+static void rope_task(void *arg, int ith, int nth)
 {
+    const rope_job *j = arg;
+    llm_ctx *c = j->c;
+    const llm_layer *l = j->l;
     const llm_hparams *hp = &c->m->hp;
-    int hd = hp->head_dim, kvdim = hp->n_head_kv * hd;
-    for (int b = 0; b < n; b++) {
+    const int hd = hp->head_dim, kvdim = hp->n_head_kv * hd;
+    float *cs = c->rope_cs + (size_t)ith * hp->n_rot;
+    tq_from_float_fn store = c->kern->from_float[c->p.kv_type];
+    for (int b = j->n * ith / nth; b < j->n * (ith + 1) / nth; b++) {
         float *q = c->q + (size_t)b * hp->n_head * hd; /* (H, hd) */
         float *k = c->k + (size_t)b * kvdim;            /* (KH, hd) */
-        tq_rope_cache(c->rope_cs, hp->n_rot, pos[b], hp->rope_base, hp->rope_freq_scale,
+        tq_rope_cache(cs, hp->n_rot, j->pos[b], hp->rope_base, hp->rope_freq_scale,
                       c->m->rope_freqs);
         for (int h = 0; h < hp->n_head; h++) {
             if (l->q_norm)
                 tq_rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, hp->norm_eps);
-            tq_rope_apply(q + h * hd, hp->n_rot, c->rope_cs, hp->rope_neox);
+            tq_rope_apply(q + h * hd, hp->n_rot, cs, hp->rope_neox);
         }
         for (int h = 0; h < hp->n_head_kv; h++) {
             if (l->k_norm)
                 tq_rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, hp->norm_eps);
-            tq_rope_apply(k + h * hd, hp->n_rot, c->rope_cs, hp->rope_neox);
+            tq_rope_apply(k + h * hd, hp->n_rot, cs, hp->rope_neox);
         }
-        size_t at = (size_t)(seq ? seq[b] : 0) * c->kv_seq_stride +
-                    (size_t)il * c->kv_layer_stride + (size_t)pos[b] * c->kv_row;
-        tq_quantize(c->p.kv_type, k, c->k_cache + at, kvdim);
-        tq_quantize(c->p.kv_type, c->v + (size_t)b * kvdim, c->v_cache + at, kvdim);
+        size_t at = (size_t)(j->seq ? j->seq[b] : 0) * c->kv_seq_stride +
+                    (size_t)j->il * c->kv_layer_stride + (size_t)j->pos[b] * c->kv_row;
+        store(k, c->k_cache + at, kvdim);
+        store(c->v + (size_t)b * kvdim, c->v_cache + at, kvdim);
     }
+}
+
+static void rope_and_store(llm_ctx *c, const llm_layer *l, int il, int n, const int32_t *pos,
+                           const int32_t *seq)
+{
+    rope_job j = { .c = c, .l = l, .il = il, .n = n, .pos = pos, .seq = seq };
+    if (n >= ROWS_PARALLEL_MIN)
+        tq_pool_run(c->pool, rope_task, &j);
+    else
+        rope_task(&j, 0, 1);
 }
 
 static void add_bias(float *y, const float *bias, int n, int dim)
@@ -680,9 +707,6 @@ typedef struct rows_job {
     bool swiglu;
     const float *add, *w;
 } rows_job;
-
-/* Below this many rows a pool round trip costs more than the work. */
-#define ROWS_PARALLEL_MIN 8
 
 static void rows_task(void *arg, int ith, int nth)
 {
