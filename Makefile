@@ -63,6 +63,8 @@ $(BUILD)/obj/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
 $(BUILD)/obj/%_avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mfma -mf16c
 # The AVX2 panel decoder must round d * q - m as tq_dequantize does: no fused multiply-add.
 $(BUILD)/obj/src/tensor/kernels/gemm_avx2.o: CFLAGS += -ffp-contract=off
+# The SwiGLU must round as tq_swiglu does, step for step (kernels/act.h).
+$(BUILD)/obj/src/tensor/kernels/act_avx512.o: CFLAGS += -ffp-contract=off
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

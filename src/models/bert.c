@@ -477,7 +477,7 @@ static void feed_forward(bert_ctx *c, const bert_layer *l, int n)
     matmul(c, c->hb, &l->w_up, l->b_up, c->x, n);
     if (l->w_gate.data) {
         matmul(c, c->hb2, &l->w_gate, NULL, c->x, n);
-        tq_swiglu(c->hb, c->hb2, c->hb, n * F);
+        c->kern->swiglu(c->hb, c->hb2, c->hb, n * F);
     } else {
         tq_gelu(c->hb, c->hb, n * F);
     }

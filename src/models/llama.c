@@ -717,7 +717,7 @@ static void rows_task(void *arg, int ith, int nth)
     for (int b = j->n * ith / nth; b < j->n * (ith + 1) / nth; b++) {
         if (j->swiglu) {
             float *h = c->hb + (size_t)b * F;
-            tq_swiglu(h, h, c->hb2 + (size_t)b * F, F);
+            c->kern->swiglu(h, h, c->hb2 + (size_t)b * F, F);
             continue;
         }
         float *x = c->x + (size_t)b * D;

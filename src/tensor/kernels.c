@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "tensor/kernels/dot.h"
+#include "tensor/ops.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define TQ_X86 1
@@ -53,6 +54,7 @@ static const tq_kernels ref_set = {
     .gemm = tq_gemm_ref,
     .gemmf_unpack = tq_gemmf_unpack_ref,
     .gemmf = tq_gemmf_ref,
+    .swiglu = tq_swiglu,
     .attn_f16 = tq_attn_f16_ref,
     .read_sum = tq_read_sum_ref,
 };
@@ -121,6 +123,7 @@ static tq_kernels avx512_set = {
     .gemm = tq_gemm_avx512,
     .gemmf_unpack = tq_gemmf_unpack_avx512,
     .gemmf = tq_gemmf_avx512,
+    .swiglu = tq_swiglu_avx512,
     .attn_f16 = tq_attn_f16_avx512,
     .peak_int8 = tq_peak_int8_avx512,
     .peak_fp32 = tq_peak_fp32_avx512,
@@ -172,6 +175,8 @@ static void inherit_ref(tq_kernels *k)
     }
     if (!k->attn_f16)
         k->attn_f16 = ref_set.attn_f16;
+    if (!k->swiglu)
+        k->swiglu = ref_set.swiglu;
 }
 #endif /* TQ_X86 */
 

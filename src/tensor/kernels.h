@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tensor/kernels/act.h"
 #include "tensor/kernels/attn.h"
 #include "tensor/kernels/gemm.h"
 #include "tensor/kernels/peak.h"
@@ -54,6 +55,8 @@ typedef struct tq_kernels {
     /* The same for float weights (tq_gemmf_type), with float activations. */
     tq_gemmf_unpack_fn gemmf_unpack;
     tq_gemmf_fn gemmf;
+    /* The feed-forward's SwiGLU (kernels/act.h). */
+    tq_swiglu_fn swiglu;
     /* Attention of the query heads sharing one KV head over an F16 cache (kernels/attn.h). */
     tq_attn_fn attn_f16;
     /* Compute-peak probes of one core (kernels/peak.h); NULL where the set has none. */

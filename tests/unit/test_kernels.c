@@ -22,6 +22,7 @@
 
 #include "base/mem.h"
 #include "tensor/kernels.h"
+#include "tensor/ops.h"
 #include "tensor/kernels/dot.h"
 #include "tensor/quant.h"
 
@@ -369,6 +370,46 @@ TEST(kernels_f16_from_float_bit_exact)
 done:
     mem_free(x);
     mem_free(rounded);
+    mem_free(got);
+}
+
+/* Every set's SwiGLU is tq_swiglu's, bit for bit: around the SiLU's clamps (-88, -87, 88),
+ * zeros, infinities, NaN, tiny and huge values, random gates over [-100, 100], and lengths
+ * with and without a tail past the vector width; the output may be the gate. */
+TEST(kernels_swiglu_bit_exact)
+{
+    static const float edges[] = { -88.0f, -88.00001f, -87.99999f, -87.0f, -86.99999f, 88.0f,
+                                   88.00001f, 0.0f, -0.0f, 1e-30f, -1e-30f, 1e30f, -1e30f,
+                                   INFINITY, -INFINITY, NAN, 1.0f, -1.0f, 20.0f, -20.0f };
+    const int n = 1000 + 13;
+    float *gate = mem_alloc(n * sizeof(float)), *up = mem_alloc(n * sizeof(float));
+    float *want = mem_alloc(n * sizeof(float)), *got = mem_alloc(n * sizeof(float));
+    REQUIRE(gate && up && want && got);
+    rng = 21;
+    fill_floats(up, n);
+    for (int i = 0; i < n; i++)
+        gate[i] = i < (int)(sizeof edges / sizeof edges[0]) ? edges[i]
+                                                            : rng_uniform() * 100.0f;
+    const tq_kernels *sets[3];
+    int ns = kernel_sets(sets);
+    for (int len = n - 13; len <= n; len += 13) {
+        tq_swiglu(want, gate, up, len);
+        for (int s = 0; s < ns; s++) {
+            memcpy(got, gate, n * sizeof(float));
+            sets[s]->swiglu(got, got, up, len);
+            for (int i = 0; i < n; i++) {
+                float w = i < len ? want[i] : gate[i];
+                if (memcmp(&got[i], &w, sizeof w) != 0) {
+                    test_fail(__FILE__, __LINE__, "%s swiglu(%.9g, %.9g) = %.9g, want %.9g (n=%d)",
+                              sets[s]->name, gate[i], up[i], got[i], w, len);
+                    break;
+                }
+            }
+        }
+    }
+    mem_free(gate);
+    mem_free(up);
+    mem_free(want);
     mem_free(got);
 }
 
