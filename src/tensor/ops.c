@@ -141,9 +141,9 @@ static inline float silu_exp(float x)
     r = r - n * 1.42860677e-06f;     /* ln2, low part */
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 +
                                      r * (1.0f / 120 + r * (1.0f / 720))))));
-    int32_t ti, bits;
+    uint32_t ti, bits; /* unsigned: a NaN's bits must wrap, not overflow */
     memcpy(&ti, &t, sizeof ti);
-    bits = (ti - 0x4b400000 + 127) << 23; /* t's low mantissa bits hold n + 2^22 */
+    bits = (ti - 0x4b400000u + 127u) << 23; /* t's low mantissa bits hold n + 2^22 */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
