@@ -137,11 +137,17 @@ static size_t packed_group_bytes(int type, int cols)
     return (size_t)(cols / bs) * tq_gemm_record_size(bs);
 }
 
-/* The float GEMM on quantized weights: the converted rows, then (64-byte aligned) the same
- * rows decoded back to floats. */
+/* The float GEMM with activations rounded through vt: the converted rows, then (64-byte
+ * aligned) the same rows decoded back to floats. F16 is rounded from float to float in one
+ * step, so it needs only the floats. */
+static size_t gemmf_floats_offset(int vt, int cols, int batch)
+{
+    return vt == TQ_F16 ? 0 : packed_offset(vt, cols, batch);
+}
+
 static size_t gemmf_scratch_size(int vt, int cols, int batch)
 {
-    return packed_offset(vt, cols, batch) + (size_t)batch * cols * sizeof(float);
+    return gemmf_floats_offset(vt, cols, batch) + (size_t)batch * cols * sizeof(float);
 }
 
 size_t tq_matmul_scratch_size(int type, int cols, int batch)
@@ -407,8 +413,8 @@ static void matmul_gemmf(tq_pool *pool, const tq_kernels *k, float *y, const voi
 {
     const int vt = tq_vec_dot_type(type);
     if (vt != TQ_F32) {
-        decode_job d = { .k = k, .vt = vt, .cols = cols, .batch = batch, .x = x,
-                         .xf = (float *)((char *)scratch + packed_offset(vt, cols, batch)) };
+        decode_job d = { .k = k, .vt = vt, .cols = cols, .batch = batch, .x = x };
+        d.xf = (float *)((char *)scratch + gemmf_floats_offset(vt, cols, batch));
         if (vt != TQ_F16)
             d.xq = convert(pool, k, vt, cols, x, batch, scratch, &d.x_row);
         tq_pool_run(pool, decode_task, &d);
