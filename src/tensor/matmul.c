@@ -314,8 +314,9 @@ static void gemm_task(void *arg, int ith, int nth)
     gemm_job *j = arg;
     _Alignas(64) int8_t q[TQ_GEMM_ROWS * TQ_GEMM_KC];
     float d[TQ_GEMM_ROWS * TQ_GEMM_KC / 16], m[TQ_GEMM_ROWS * TQ_GEMM_KC / 16];
-    int32_t corr[TQ_GEMM_ROWS * TQ_GEMM_KC / 16];
-    tq_gemm_panel p = { .q = q, .d = d, .m = m, .corr = corr };
+    int32_t corr[TQ_GEMM_ROWS * TQ_GEMM_KC / 16], sc[TQ_GEMM_ROWS * TQ_GEMM_KC / 16],
+        mn[TQ_GEMM_ROWS * TQ_GEMM_KC / 16];
+    tq_gemm_panel p = { .q = q, .d = d, .m = m, .corr = corr, .sc = sc, .mn = mn };
     (void)nth;
     for (int c = ith; c < j->n_panels;) {
         int next = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);

@@ -110,11 +110,13 @@ static int run_gemm(const tq_kernels *k, const gemm_case *g, float *y)
     float *d = mem_alloc(TQ_GEMM_ROWS * TQ_GEMM_KC / 16 * sizeof(float));
     float *m = mem_alloc(TQ_GEMM_ROWS * TQ_GEMM_KC / 16 * sizeof(float));
     int32_t *corr = mem_alloc(TQ_GEMM_ROWS * TQ_GEMM_KC / 16 * sizeof(int32_t));
-    int ok = act && q && d && m && corr;
+    int32_t *sc = mem_alloc(TQ_GEMM_ROWS * TQ_GEMM_KC / 16 * sizeof(int32_t));
+    int32_t *mn = mem_alloc(TQ_GEMM_ROWS * TQ_GEMM_KC / 16 * sizeof(int32_t));
+    int ok = act && q && d && m && corr && sc && mn;
     for (int G = 0; ok && G < ngroups; G++)
         tq_gemm_pack_group(g->vt, bs, g->xq, g->x_row, G * TQ_GEMM_COLS, g->batch, nblk,
                            act + (size_t)G * gs);
-    tq_gemm_panel p = { .q = q, .d = d, .m = m, .corr = corr };
+    tq_gemm_panel p = { .q = q, .d = d, .m = m, .corr = corr, .sc = sc, .mn = mn };
     for (int r0 = 0; ok && r0 < g->rows; r0 += TQ_GEMM_ROWS) {
         int nr = g->rows - r0 < TQ_GEMM_ROWS ? g->rows - r0 : TQ_GEMM_ROWS;
         for (int k0 = 0; k0 < g->cols; k0 += TQ_GEMM_KC) {
@@ -130,6 +132,8 @@ static int run_gemm(const tq_kernels *k, const gemm_case *g, float *y)
     mem_free(d);
     mem_free(m);
     mem_free(corr);
+    mem_free(sc);
+    mem_free(mn);
     return ok;
 }
 
@@ -209,6 +213,82 @@ TEST(gemm_rows_longer_than_a_chunk)
         REQUIRE(y);
         REQUIRE(run_gemm(k, &g, y));
         check_outputs(k->name, &g, y);
+        mem_free(y);
+        case_free(&g);
+    }
+}
+
+/* K-quant weights at the ends of their integer ranges (Q4_K/Q5_K: every quant, scale and
+ * min at its maximum; Q6_K: quants -32 and scales -128) against activations of -128 and
+ * 127, where a super-block's integer sums come closest to overflowing int32 (gemm.h gives
+ * the bounds). Expected: the dequantized weights times the activations summed in double,
+ * exact for these values. */
+TEST(gemm_kquant_integer_extremes)
+{
+    static const int types[] = { TQ_Q4_K, TQ_Q5_K, TQ_Q6_K };
+    const tq_kernels *sets[] = { tq_kernels_ref(), tq_kernels_avx512() };
+    const int rows = 5, cols = 2 * QK_K, batch = 18;
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        const int type = types[t];
+        gemm_case g = { .type = type, .vt = TQ_Q8_K, .rows = rows, .cols = cols,
+                        .batch = batch };
+        g.w_row = tq_row_size(type, cols);
+        g.x_row = tq_row_size(TQ_Q8_K, cols);
+        g.W = mem_alloc((size_t)rows * g.w_row);
+        g.xq = mem_alloc((size_t)batch * g.x_row);
+        g.want = mem_alloc((size_t)rows * batch * sizeof(float));
+        g.scale = mem_alloc((size_t)rows * batch * sizeof(double));
+        float *wf = mem_alloc((size_t)cols * sizeof(float));
+        float *y = mem_alloc((size_t)rows * batch * sizeof(float));
+        REQUIRE(g.W && g.xq && g.want && g.scale && wf && y);
+        const tq_f16 one = 0x3c00, half = 0x3800;
+        for (int i = 0; i < rows * cols / QK_K; i++) {
+            if (type == TQ_Q6_K) {
+                block_q6_K *x = (block_q6_K *)g.W + i;
+                memset(x->ql, 0, sizeof x->ql);
+                memset(x->qh, 0, sizeof x->qh);
+                memset(x->scales, 0x80, sizeof x->scales);
+                x->d = one;
+            } else if (type == TQ_Q5_K) {
+                block_q5_K *x = (block_q5_K *)g.W + i;
+                memset(x->qs, 0xff, sizeof x->qs);
+                memset(x->qh, 0xff, sizeof x->qh);
+                memset(x->scales, 0xff, sizeof x->scales);
+                x->d = one, x->dmin = half;
+            } else {
+                block_q4_K *x = (block_q4_K *)g.W + i;
+                memset(x->qs, 0xff, sizeof x->qs);
+                memset(x->scales, 0xff, sizeof x->scales);
+                x->d = one, x->dmin = half;
+            }
+        }
+        for (int b = 0; b < batch; b++)
+            for (int i = 0; i < cols / QK_K; i++) {
+                block_q8_K *x = (block_q8_K *)(g.xq + (size_t)b * g.x_row) + i;
+                const int a = b % 2 ? 127 : -128;
+                x->d = 1.0f / 64;
+                memset(x->qs, a, sizeof x->qs);
+                for (int j = 0; j < QK_K / 16; j++)
+                    x->bsums[j] = (int16_t)(16 * a);
+            }
+        for (int r = 0; r < rows; r++) {
+            tq_dequantize(type, g.W + (size_t)r * g.w_row, wf, cols);
+            for (int b = 0; b < batch; b++) {
+                const double x = (b % 2 ? 127 : -128) / 64.0;
+                double sum = 0, abs_sum = 0;
+                for (int k = 0; k < cols; k++)
+                    sum += wf[k] * x, abs_sum += fabs(wf[k] * x);
+                g.want[(size_t)b * rows + r] = (float)sum;
+                g.scale[(size_t)b * rows + r] = abs_sum;
+            }
+        }
+        for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
+            if (!sets[s] || !sets[s]->gemm)
+                continue;
+            REQUIRE(run_gemm(sets[s], &g, y));
+            check_outputs(sets[s]->name, &g, y);
+        }
+        mem_free(wf);
         mem_free(y);
         case_free(&g);
     }

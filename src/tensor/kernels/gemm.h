@@ -17,13 +17,30 @@
  * vpdpbusd multiplies unsigned by signed bytes, so the activations are stored as a + 128
  * and each weight block carries corr = -128 * sum(q), with which isum starts.
  *
+ * K-quants (Q4_K, Q5_K: 8 blocks of 32 per super-block of 256; Q6_K: 16 blocks of 16) keep
+ * their block scales as the small integers sc (and Q4_K/Q5_K their mins mn) of the file,
+ * and their activations (Q8_K) have one scale da per super-block, so a whole super-block
+ * sums exactly in integers, as their vec_dot does:
+ *     T = sum over blocks of sc * isum,    M = sum over blocks of mn * A   (A = sum(a))
+ *     y += (((float)T * d) + (float)M * dm) * da      (one fused multiply-add each, in
+ *                                                        this order; dm = -dmin)
+ * A block scale then costs one integer multiply instead of a float multiply and add, which
+ * share the vector multiply units with vpdpbusd. Bounds (|a| <= 128): Q5_K |isum| <=
+ * 32 * 31 * 128, times sc <= 63 and 8 blocks < 2^26; Q6_K 16 * 32 * 128 * 128 * 16 < 2^28;
+ * M <= 63 * 32 * 128 * 8 < 2^21: no int32 overflow.
+ *
  * Activation layout ("packed"): columns (activation rows) in groups of 16; per group and
  * block a record of 16 * bs bytes of quants, a dword (4 consecutive values) per column at a
  * time: byte [4 * (16 * g + c) + i] = a[c][4 * g + i] + 128, then float da[16], float sa[16].
+ * For Q8_K activations (the K-quants' vec_dot type) da is the super-block's scale, and the
+ * sa slot holds integers instead: on an even block, for each column the int16 pair
+ * (A of this block, A of the next) as one dword, the operand of vpdpwssd; zero on odd ones.
  * Columns past the batch are zero (a = 0, da = sa = 0) and contribute nothing.
  *
  * Weight panel: TQ_GEMM_ROWS consecutive weight rows decoded over nblk blocks, row-major;
- * rows past the matrix are zero.
+ * rows past the matrix are zero. K-quant panels have sub > 0 and hold the integer scales
+ * in sc, the mins as int16 pairs in mn (on even blocks, as the activations' A), and the
+ * super-block's d and dm in d and m on its first block.
  */
 #ifndef HEARTH_TENSOR_KERNELS_GEMM_H
 #define HEARTH_TENSOR_KERNELS_GEMM_H
@@ -38,11 +55,16 @@
 
 typedef struct tq_gemm_panel {
     int bs, nblk;        /* block size (16 or 32) and blocks per row */
-    bool has_min;        /* m is used */
+    int sub;             /* K-quants: blocks per super-block (8 or 16); 0 for the others */
+    bool has_min;        /* m (and for K-quants mn) is used */
     int8_t *q;           /* [TQ_GEMM_ROWS][nblk * bs] */
     float *d, *m;        /* [TQ_GEMM_ROWS][nblk] */
     int32_t *corr;       /* [TQ_GEMM_ROWS][nblk] = -128 * sum of the block's q */
+    int32_t *sc, *mn;    /* [TQ_GEMM_ROWS][nblk], K-quants only */
 } tq_gemm_panel;
+
+/* Blocks per super-block of a type's GEMM panel: 8 or 16 for the K-quants, else 0. */
+int tq_gemm_sub_blocks(int type);
 
 /* Block size of the GEMM path for a weight type, 0 when the type has none. */
 int tq_gemm_block_size(int type);

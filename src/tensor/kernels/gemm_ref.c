@@ -5,7 +5,8 @@
  *
  * The reference kernel spells out the arithmetic of gemm.h one output at a time, in the
  * same order of float operations as the SIMD kernels (isum * da, then a fused multiply-add
- * with d, then one with m * sa), so the two agree to the last bit on any input.
+ * with d, then one with m * sa; for the K-quants T * d, a fused multiply-add of M with dm,
+ * then one with da), so the two agree to the last bit on any input.
  */
 #include <math.h>
 #include <string.h>
@@ -28,32 +29,67 @@ int tq_gemm_block_size(int type)
     }
 }
 
+int tq_gemm_sub_blocks(int type)
+{
+    switch (type) {
+    case TQ_Q4_K: case TQ_Q5_K:
+        return 8;
+    case TQ_Q6_K:
+        return 16;
+    default:
+        return 0;
+    }
+}
+
 size_t tq_gemm_record_size(int bs)
 {
     return (size_t)TQ_GEMM_COLS * bs + 2 * TQ_GEMM_COLS * sizeof(float);
 }
 
-/* Quants, scale and scaled sum of block b (bs values) of one activation row. */
-static const int8_t *act_block(int vt, int bs, const uint8_t *xrow, int b, float *da, float *sa)
+/* Quants and scale of block b (bs values) of one activation row. */
+static const int8_t *act_block(int vt, int bs, const uint8_t *xrow, int b, float *da)
 {
-    int sum = 0;
-    const int8_t *a;
     if (vt == TQ_Q8_0) {
         const block_q8_0 *x = (const block_q8_0 *)xrow + b;
         *da = tq_f16_to_f32(x->d);
-        a = x->qs;
+        return x->qs;
+    }
+    const block_q8_K *x = (const block_q8_K *)xrow + b * bs / QK_K;
+    *da = x->d;
+    return x->qs + b * bs % QK_K;
+}
+
+/* Sum of the quants of block b (Q8_K's bsums hold the sums of 16 values). */
+static int act_sum(int vt, int bs, const uint8_t *xrow, int b)
+{
+    int sum = 0;
+    if (vt == TQ_Q8_0) {
+        const int8_t *a = ((const block_q8_0 *)xrow + b)->qs;
         for (int k = 0; k < 32; k++)
             sum += a[k];
-    } else { /* Q8_K: bsums hold the sums of 16 values */
-        const int off = b * bs % QK_K;
-        const block_q8_K *x = (const block_q8_K *)xrow + b * bs / QK_K;
-        *da = x->d;
-        a = x->qs + off;
-        for (int g = 0; g < bs / 16; g++)
-            sum += x->bsums[off / 16 + g];
+        return sum;
     }
-    *sa = *da * (float)sum;
-    return a;
+    const block_q8_K *x = (const block_q8_K *)xrow + b * bs / QK_K;
+    const int off = b * bs % QK_K;
+    for (int g = 0; g < bs / 16; g++)
+        sum += x->bsums[off / 16 + g];
+    return sum;
+}
+
+/* The sa slot of block b for one column: da * sum for Q8_0; for Q8_K on even blocks the
+ * int16 pair of this block's sum and the next one's (gemm.h). */
+static uint32_t act_sums(int vt, int bs, const uint8_t *xrow, int b, float da)
+{
+    if (vt == TQ_Q8_0) {
+        float v = da * (float)act_sum(vt, bs, xrow, b);
+        uint32_t bits;
+        memcpy(&bits, &v, 4);
+        return bits;
+    }
+    if (b % 2) /* nblk is a whole number of super-blocks, so b + 1 exists */
+        return 0;
+    const uint16_t lo = (uint16_t)act_sum(vt, bs, xrow, b);
+    return lo | (uint32_t)(uint16_t)act_sum(vt, bs, xrow, b + 1) << 16;
 }
 
 void tq_gemm_pack_group(int vt, int bs, const void *xq, size_t x_row, int c0, int n, int nblk,
@@ -61,16 +97,20 @@ void tq_gemm_pack_group(int vt, int bs, const void *xq, size_t x_row, int c0, in
 {
     const size_t rec = tq_gemm_record_size(bs);
     for (int b = 0; b < nblk; b++, dst += rec) {
-        float *da = (float *)(dst + TQ_GEMM_COLS * bs), *sa = da + TQ_GEMM_COLS;
+        float *da = (float *)(dst + TQ_GEMM_COLS * bs);
+        uint8_t *sa = (uint8_t *)(da + TQ_GEMM_COLS);
         for (int c = 0; c < TQ_GEMM_COLS; c++) {
             if (c0 + c >= n) {
                 for (int g = 0; g < bs / 4; g++)
                     memset(dst + 4 * (TQ_GEMM_COLS * g + c), 0x80, 4);
-                da[c] = sa[c] = 0.0f;
+                da[c] = 0.0f;
+                memset(sa + 4 * c, 0, 4);
                 continue;
             }
             const uint8_t *xrow = (const uint8_t *)xq + (size_t)(c0 + c) * x_row;
-            const int8_t *a = act_block(vt, bs, xrow, b, &da[c], &sa[c]);
+            const int8_t *a = act_block(vt, bs, xrow, b, &da[c]);
+            const uint32_t sums = act_sums(vt, bs, xrow, b, da[c]);
+            memcpy(sa + 4 * c, &sums, 4);
             for (int g = 0; g < bs / 4; g++) {
                 uint32_t v;
                 memcpy(&v, a + 4 * g, 4);
@@ -87,21 +127,52 @@ void tq_gemm_unpack_ref(int type, const void *W, size_t w_row, int rows, int blk
     gemm_unpack_rows(type, W, w_row, rows, blk0, nblk, p);
 }
 
+/* isum of panel row r, block b, with column c of the block's record ab. */
+static int32_t block_isum(const tq_gemm_panel *p, const uint8_t *ab, int r, int b, int c)
+{
+    const int bs = p->bs;
+    const int8_t *q = p->q + (size_t)r * p->nblk * bs + (size_t)b * bs;
+    int32_t isum = p->corr[(size_t)r * p->nblk + b];
+    for (int k = 0; k < bs; k++)
+        isum += (int32_t)ab[4 * (TQ_GEMM_COLS * (k / 4) + c) + k % 4] * q[k];
+    return isum;
+}
+
+/* The int16 pair in the low and high halves of v times the pair in w, summed (vpdpwssd). */
+static int32_t pair_dot(uint32_t v, uint32_t w)
+{
+    return (int16_t)(v & 0xffff) * (int16_t)(w & 0xffff) + (int16_t)(v >> 16) * (int16_t)(w >> 16);
+}
+
 static float dot_one(const tq_gemm_panel *p, const uint8_t *act, int r, int c)
 {
-    const int bs = p->bs, ld = p->nblk * bs;
-    const size_t rec = tq_gemm_record_size(bs);
+    const size_t rec = tq_gemm_record_size(p->bs), o = (size_t)r * p->nblk;
     float acc = 0.0f;
     for (int b = 0; b < p->nblk; b++) {
         const uint8_t *ab = act + (size_t)b * rec;
-        const int8_t *q = p->q + (size_t)r * ld + (size_t)b * bs;
-        int32_t isum = p->corr[(size_t)r * p->nblk + b];
-        for (int k = 0; k < bs; k++)
-            isum += (int32_t)ab[4 * (TQ_GEMM_COLS * (k / 4) + c) + k % 4] * q[k];
-        const float *da = (const float *)(ab + TQ_GEMM_COLS * bs), *sa = da + TQ_GEMM_COLS;
-        acc = fmaf((float)isum * da[c], p->d[(size_t)r * p->nblk + b], acc);
+        const float *da = (const float *)(ab + TQ_GEMM_COLS * p->bs), *sa = da + TQ_GEMM_COLS;
+        if (!p->sub) {
+            acc = fmaf((float)block_isum(p, ab, r, b, c) * da[c], p->d[o + b], acc);
+            if (p->has_min)
+                acc = fmaf(p->m[o + b], sa[c], acc);
+            continue;
+        }
+        if (b % p->sub) /* K-quants: the whole super-block on its first block */
+            continue;
+        int32_t T = 0, M = 0;
+        for (int j = b; j < b + p->sub; j++) {
+            const uint8_t *aj = act + (size_t)j * rec;
+            T += p->sc[o + j] * block_isum(p, aj, r, j, c);
+            if (p->has_min && j % 2 == 0) {
+                uint32_t pair;
+                memcpy(&pair, aj + TQ_GEMM_COLS * p->bs + TQ_GEMM_COLS * 4 + 4 * c, 4);
+                M += pair_dot(pair, (uint32_t)p->mn[o + j]);
+            }
+        }
+        float f = (float)T * p->d[o + b];
         if (p->has_min)
-            acc = fmaf(p->m[(size_t)r * p->nblk + b], sa[c], acc);
+            f = fmaf((float)M, p->m[o + b], f);
+        acc = fmaf(f, da[c], acc);
     }
     return acc;
 }

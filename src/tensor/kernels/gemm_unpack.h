@@ -9,8 +9,10 @@
  *
  * Per type, one weight row over blocks blk0 .. blk0+nblk-1 becomes signed int8 quants q,
  * a float scale d and (types with a minimum) a float m per block of bs values, such that
- * value = d * q + m. Bit layouts as in dot_ref.c and kquant_ref.c. The K-quants decode
- * whole super-blocks (blk0 and nblk are multiples of QK_K / bs, which TQ_GEMM_KC ensures).
+ * value = d * q + m; the K-quants keep their integer block scales and mins and one d and dm
+ * per super-block (gemm.h). Bit layouts as in dot_ref.c and kquant_ref.c. The K-quants
+ * decode whole super-blocks (blk0 and nblk are multiples of QK_K / bs, which TQ_GEMM_KC
+ * ensures).
  */
 #ifndef HEARTH_TENSOR_KERNELS_GEMM_UNPACK_H
 #define HEARTH_TENSOR_KERNELS_GEMM_UNPACK_H
@@ -82,25 +84,27 @@ static void gu_row_legacy(int type, const uint8_t *row, int blk0, int nblk, int8
     }
 }
 
-/* The eight sub-block scales and mins of a Q4_K / Q5_K super-block as the panel's d and m
- * (also used by the SIMD decoders, which unpack only the quants differently). */
-static inline void gu_k45_scales(const uint8_t *packed, tq_f16 dh, tq_f16 dminh, float *d,
-                                 float *m)
+/* The integer block scales and mins of a Q4_K / Q5_K super-block (mins as int16 pairs on
+ * even blocks) and its d and -dmin on its first block, 0 on the others (also used by the
+ * SIMD decoders, which unpack only the quants differently). */
+static inline void gu_k45_scales(const uint8_t *packed, tq_f16 dh, tq_f16 dminh, int32_t *sc,
+                                 int32_t *mn, float *d, float *m)
 {
     uint32_t w[4];
     uint8_t sm[16];
     kq_unpack_scales_q4k(packed, w);
     memcpy(sm, w, sizeof sm);
-    const float dd = tq_f16_to_f32(dh), dmin = tq_f16_to_f32(dminh);
     for (int s = 0; s < 8; s++) {
-        d[s] = dd * (float)sm[s];
-        m[s] = -dmin * (float)sm[8 + s];
+        sc[s] = sm[s];
+        mn[s] = s % 2 ? 0 : (int32_t)(sm[8 + s] | (uint32_t)sm[9 + s] << 16);
+        d[s] = m[s] = 0.0f;
     }
+    d[0] = tq_f16_to_f32(dh);
+    m[0] = -tq_f16_to_f32(dminh);
 }
 
 /* Q4_K / Q5_K super-block (qh NULL for Q4_K): eight blocks of 32, value = d*sc*q - dmin*mn. */
-static void gu_superblock_q45k(const uint8_t *packed, const uint8_t *qs, const uint8_t *qh,
-                               tq_f16 dh, tq_f16 dminh, int8_t *q, float *d, float *m)
+static void gu_superblock_q45k(const uint8_t *qs, const uint8_t *qh, int8_t *q)
 {
     for (int j = 0; j < 4; j++) {
         const uint8_t *s = qs + 32 * j;
@@ -115,11 +119,10 @@ static void gu_superblock_q45k(const uint8_t *packed, const uint8_t *qs, const u
                 hi[l] = (int8_t)(hi[l] | ((qh[l] >> (2 * j + 1)) & 1) << 4);
             }
     }
-    gu_k45_scales(packed, dh, dminh, d, m);
 }
 
 /* Q6_K super-block: sixteen blocks of 16, value = d * scale * (q - 32). */
-static void gu_superblock_q6k(const block_q6_K *x, int8_t *q, float *d)
+static void gu_superblock_q6k(const block_q6_K *x, int8_t *q)
 {
     for (int h = 0; h < 2; h++) {
         const uint8_t *ql = x->ql + 64 * h, *qh = x->qh + 32 * h;
@@ -131,26 +134,37 @@ static void gu_superblock_q6k(const block_q6_K *x, int8_t *q, float *d)
             o[l + 96] = (int8_t)(((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32);
         }
     }
-    const float dd = tq_f16_to_f32(x->d);
+}
+
+/* The scales of a Q6_K super-block: sixteen signed 8-bit block scales, and d on the first
+ * block. */
+static inline void gu_q6k_scales(const block_q6_K *x, int32_t *sc, int32_t *mn, float *d,
+                                 float *m)
+{
     for (int s = 0; s < 16; s++)
-        d[s] = dd * (float)x->scales[s];
+        sc[s] = x->scales[s], mn[s] = 0, d[s] = m[s] = 0.0f;
+    d[0] = tq_f16_to_f32(x->d);
 }
 
 static void gu_row_kquant(int type, const uint8_t *row, int blk0, int nblk, int8_t *q,
-                          float *d, float *m)
+                          int32_t *sc, int32_t *mn, float *d, float *m)
 {
-    const int per_sb = type == TQ_Q6_K ? 16 : 8, bs = QK_K / per_sb;
+    const int per_sb = tq_gemm_sub_blocks(type), bs = QK_K / per_sb;
     for (int b = 0; b < nblk; b += per_sb) {
         int i = (blk0 + b) / per_sb;
         int8_t *qb = q + (size_t)b * bs;
         if (type == TQ_Q4_K) {
             const block_q4_K *x = (const block_q4_K *)row + i;
-            gu_superblock_q45k(x->scales, x->qs, NULL, x->d, x->dmin, qb, d + b, m + b);
+            gu_superblock_q45k(x->qs, NULL, qb);
+            gu_k45_scales(x->scales, x->d, x->dmin, sc + b, mn + b, d + b, m + b);
         } else if (type == TQ_Q5_K) {
             const block_q5_K *x = (const block_q5_K *)row + i;
-            gu_superblock_q45k(x->scales, x->qs, x->qh, x->d, x->dmin, qb, d + b, m + b);
+            gu_superblock_q45k(x->qs, x->qh, qb);
+            gu_k45_scales(x->scales, x->d, x->dmin, sc + b, mn + b, d + b, m + b);
         } else {
-            gu_superblock_q6k((const block_q6_K *)row + i, qb, d + b);
+            const block_q6_K *x = (const block_q6_K *)row + i;
+            gu_superblock_q6k(x, qb);
+            gu_q6k_scales(x, sc + b, mn + b, d + b, m + b);
         }
     }
 }
@@ -162,27 +176,27 @@ static inline void gemm_unpack_rows(int type, const void *W, size_t w_row, int r
     const int bs = tq_gemm_block_size(type), ld = nblk * bs;
     p->bs = bs;
     p->nblk = nblk;
+    p->sub = tq_gemm_sub_blocks(type);
     p->has_min = type == TQ_Q4_1 || type == TQ_Q5_1 || type == TQ_Q4_K || type == TQ_Q5_K;
     for (int r = 0; r < TQ_GEMM_ROWS; r++) {
         int8_t *q = p->q + (size_t)r * ld;
-        float *d = p->d + (size_t)r * nblk, *m = p->m + (size_t)r * nblk;
-        int32_t *corr = p->corr + (size_t)r * nblk;
+        const size_t o = (size_t)r * nblk;
         if (r >= rows) {
             memset(q, 0, (size_t)ld);
             for (int b = 0; b < nblk; b++)
-                d[b] = m[b] = 0.0f, corr[b] = 0;
+                p->d[o + b] = p->m[o + b] = 0.0f, p->corr[o + b] = p->sc[o + b] = p->mn[o + b] = 0;
             continue;
         }
         const uint8_t *row = (const uint8_t *)W + (size_t)r * w_row;
-        if (type == TQ_Q4_K || type == TQ_Q5_K || type == TQ_Q6_K)
-            gu_row_kquant(type, row, blk0, nblk, q, d, m);
+        if (p->sub)
+            gu_row_kquant(type, row, blk0, nblk, q, p->sc + o, p->mn + o, p->d + o, p->m + o);
         else
-            gu_row_legacy(type, row, blk0, nblk, q, d, m);
+            gu_row_legacy(type, row, blk0, nblk, q, p->d + o, p->m + o);
         for (int b = 0; b < nblk; b++) {
             int s = 0;
             for (int k = 0; k < bs; k++)
                 s += q[b * bs + k];
-            corr[b] = -128 * s;
+            p->corr[o + b] = -128 * s;
         }
     }
 }
