@@ -89,3 +89,13 @@ bool utf8_valid(const char *s, size_t n)
     }
     return true;
 }
+
+size_t utf8_incomplete_tail(const char *s, size_t n)
+{
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        uint32_t cp;
+        if (utf8_decode(s + n - back, back, &cp) == UTF8_INCOMPLETE)
+            return back;
+    }
+    return 0;
+}

@@ -30,4 +30,8 @@ size_t utf8_encode(uint32_t cp, char out[4]);
 /* Is s[0..n) entirely well-formed UTF-8? */
 bool utf8_valid(const char *s, size_t n);
 
+/* How many bytes at the end of s[0..n) are the valid start of a character whose remaining
+ * bytes are missing (0 to 3): what a writer that cuts text into pieces carries over. */
+size_t utf8_incomplete_tail(const char *s, size_t n);
+
 #endif

@@ -371,8 +371,12 @@ static size_t emit_segments(run *ru, const hyp *h, double t_off, int last_window
         if (t >= sp->beg) {
             double ts = (t - sp->beg) * 0.02;
             if (len > 0) {
-                *st = add_segment(ru, t_off + start, t_off + ts, text, len, h, nsp, temp, err);
-                len = 0;
+                /* a character whose bytes straddle the timestamp goes to the next segment */
+                const size_t tail = utf8_incomplete_tail(text, len);
+                *st = add_segment(ru, t_off + start, t_off + ts, text, len - tail, h, nsp,
+                                  temp, err);
+                memmove(text, text + len - tail, tail);
+                len = tail;
                 last_close = ts;
             }
             start = ts;
