@@ -7,7 +7,7 @@
  * (json, text, srt, verbose_json, vtt) and temperature; other fields are ignored. The
  * model is a whisper.cpp file given with --whisper FILE (also answering to OpenAI's
  * "whisper-1") or NAME.bin in --models DIR, loaded on first use and kept (at most
- * SWSP_MAX files) until the server stops.
+ * SWSP_MAX files, counted against --max-memory) until the server stops.
  *
  * Transcriptions take turns: one runs at a time with all the server's threads, since a
  * second one at once would only split the same cores. Decoding is whisper's: beam search,
@@ -72,8 +72,10 @@ void swsp_close(srv_whispers *t)
 }
 
 /* The loaded model for path (models stay loaded, so the pointer stays valid). */
-static const wsp_model *load(srv_whispers *t, const char *path, int *status, hearth_error *err)
+static const wsp_model *load(srv *s, const char *path, int *status, hearth_error *err)
 {
+    srv_whispers *t = s->wsp;
+    size_t pinned;
     pthread_mutex_lock(&t->mu);
     const wsp_model *m = NULL;
     for (int i = 0; i < t->n && !m; i++)
@@ -82,7 +84,7 @@ static const wsp_model *load(srv_whispers *t, const char *path, int *status, hea
     if (!m && t->n == SWSP_MAX) {
         *status = 503;
         err_set(err, HEARTH_ERR_RANGE, "%d speech models are loaded already", SWSP_MAX);
-    } else if (!m) {
+    } else if (!m && models_pin(s->models, path, &pinned, status, err) == HEARTH_OK) {
         swsp_slot *sl = &t->slot[t->n];
         snprintf(sl->path, sizeof sl->path, "%s", path);
         if (wsp_load(&sl->m, path, err) == HEARTH_OK) {
@@ -90,6 +92,7 @@ static const wsp_model *load(srv_whispers *t, const char *path, int *status, hea
             t->n++;
         } else {
             *status = 400; /* the file the request named is not a whisper model */
+            models_unpin(s->models, pinned);
         }
     }
     pthread_mutex_unlock(&t->mu);
@@ -189,7 +192,7 @@ static int transcribe(srv *s, const form *f, bool translate, char **text, hearth
         return 404;
     }
     int status = 500;
-    const wsp_model *m = load(s->wsp, path, &status, err);
+    const wsp_model *m = load(s, path, &status, err);
     if (!m)
         return status;
     tr_params p = tr_params_default();

@@ -5,7 +5,7 @@
  *
  * Embedding models are bert / nomic-bert GGUF files, given with --embed FILE or found as
  * NAME.gguf in --models DIR. They are loaded on first use and kept (at most SEMB_MAX
- * files) until the server stops. An emb_model serves one thread at a time, so each loaded
+ * files, counted against --max-memory) until the server stops. An emb_model serves one thread at a time, so each loaded
  * model has its own lock and requests for it take turns; each request is one batched
  * emb_encode call. Texts are embedded as given (no query/document prefix), like
  * `hearth embed` without --query.
@@ -104,6 +104,7 @@ bool srv_media_path(const srv *s, const char *name, const char *file, const char
 static semb_slot *acquire(srv *s, const char *path, int *status, hearth_error *err)
 {
     srv_embedders *t = s->emb;
+    size_t pinned;
     pthread_mutex_lock(&t->mu);
     semb_slot *sl = NULL;
     for (int i = 0; i < t->n && !sl; i++)
@@ -112,7 +113,7 @@ static semb_slot *acquire(srv *s, const char *path, int *status, hearth_error *e
     if (!sl && t->n == SEMB_MAX) {
         *status = 503;
         err_set(err, HEARTH_ERR_RANGE, "%d embedding models are loaded already", SEMB_MAX);
-    } else if (!sl) {
+    } else if (!sl && models_pin(s->models, path, &pinned, status, err) == HEARTH_OK) {
         emb_params p = emb_default_params();
         p.n_threads = s->c.batch.ctx.n_threads;
         p.query_prefix = p.doc_prefix = "";
@@ -129,6 +130,8 @@ static semb_slot *acquire(srv *s, const char *path, int *status, hearth_error *e
         } else {
             t->n++;
         }
+        if (!sl)
+            models_unpin(s->models, pinned);
     }
     pthread_mutex_unlock(&t->mu);
     if (sl)

@@ -3,7 +3,8 @@
  * knowledge base, or answer from it with citations, over HTTP.
  *
  * Each request opens the base and the embedding model it records (as `hearth search` and
- * `hearth ask` do) and closes them when it is done: bases change under `hearth index`, and
+ * `hearth ask` do; the model counted against --max-memory while open) and closes them when
+ * it is done: bases change under `hearth index`, and
  * a scan of the stored vectors is cheap next to generation (see knowledge/search.h). Ask
  * follows `hearth ask` step by step — hybrid retrieval, only the relevant sources, the
  * prompt from knowledge/rag.h shrunk until it fits — and generates through the scheduler
@@ -27,12 +28,16 @@ typedef struct kn_open_base {
     kn_store *store;
     emb_model *emb;
     kn_searcher *x;
+    srv_models *ms;     /* where the embedding model's bytes are pinned */
+    size_t pinned;
 } kn_open_base;
 
 static void base_close(kn_open_base *b)
 {
     kn_searcher_free(b->x);
     emb_free(b->emb);
+    if (b->pinned)
+        models_unpin(b->ms, b->pinned);
     kn_store_close(b->store);
     mem_free(b->model_path);
     mem_free(b->db_path);
@@ -40,9 +45,10 @@ static void base_close(kn_open_base *b)
 }
 
 /* Open knowledge base name for searching; returns 0, or the HTTP status with err. */
-static int base_open(kn_open_base *b, const char *name, hearth_error *err)
+static int base_open(srv *s, kn_open_base *b, const char *name, hearth_error *err)
 {
     memset(b, 0, sizeof *b);
+    b->ms = s->models;
     emb_params ep = emb_default_params();
     if (!kn_name_valid(name)) {
         err_set(err, HEARTH_ERR_INVALID, "'%s' is not a valid knowledge base name", name);
@@ -60,9 +66,11 @@ static int base_open(kn_open_base *b, const char *name, hearth_error *err)
         err_set(err, HEARTH_ERR_INVALID, "knowledge base '%s' has no embedding model yet", name);
         return 500;
     }
-    if (emb_open(&b->emb, b->model_path, &ep, err) ||
+    int status = 500;
+    if (models_pin(b->ms, b->model_path, &b->pinned, &status, err) ||
+        emb_open(&b->emb, b->model_path, &ep, err) ||
         kn_searcher_open(&b->x, b->store, b->emb, KN_EXACT_MAX, err))
-        return 500;
+        return status;
     return 0;
 }
 
@@ -117,7 +125,7 @@ static const char *str_field(const cJSON *j, const char *key, hearth_error *err)
 
 /* ---- search ------------------------------------------------------------------------- */
 
-static void do_search(http_req *r, const char *name, const cJSON *j)
+static void do_search(srv *s, http_req *r, const char *name, const cJSON *j)
 {
     hearth_error err = { 0 };
     const char *query = str_field(j, "query", &err);
@@ -133,7 +141,7 @@ static void do_search(http_req *r, const char *name, const cJSON *j)
         return;
     }
     kn_open_base b;
-    int status = base_open(&b, name, &err);
+    int status = base_open(s, &b, name, &err);
     kn_result *res = NULL;
     int n = 0;
     if (!status && kn_search(b.x, query, (int)k, mode, &res, &n, &err))
@@ -352,7 +360,7 @@ static void do_ask(srv *s, http_req *r, const char *name, const cJSON *j)
     srv_model *m = NULL;
     tok_ids ids = { 0 };
     kn_stream *o = NULL;
-    int status = base_open(&b, name, &err);
+    int status = base_open(s, &b, name, &err);
     if (!status && kn_search(b.x, q.question, (int)q.k, KN_HYBRID, &res, &n, &err))
         status = 500;
     if (!status) {
@@ -417,7 +425,7 @@ void srv_knowledge(srv *s, http_req *r)
     if (!cJSON_IsObject(j))
         oai_error(r, 400, "the body must be a JSON object");
     else if (action[0] == 's')
-        do_search(r, name, j);
+        do_search(s, r, name, j);
     else
         do_ask(s, r, name, j);
     cJSON_Delete(j);

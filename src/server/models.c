@@ -8,7 +8,10 @@
  * it waits for the first load rather than loading twice). Each release sets when the
  * model may unload; a janitor thread unloads expired, unused models once a second. A
  * load that would take the loaded files past the memory budget first unloads idle models,
- * least recently expiring first, and is refused if that is not enough.
+ * least recently expiring first, and is refused if that is not enough. Embedding and speech
+ * models live in tables of their own (embeddings.c, audio.c, knowledge.c) but count against
+ * the same budget: they pin their file sizes here while loaded (models_pin), so a chat
+ * model's load makes room for them too.
  */
 #include "server/server_int.h"
 
@@ -26,6 +29,7 @@ struct srv_models {
     srv_model *m;
     int n;
     size_t budget;
+    size_t pinned;       /* bytes of embedding and speech models loaded elsewhere */
     double keep_alive_s;
     bat_params bp;
     pthread_mutex_t mu;
@@ -222,7 +226,7 @@ static bool make_room(srv_models *ms, size_t need)
     if (ms->budget == 0)
         return true;
     for (;;) {
-        size_t used = 0;
+        size_t used = ms->pinned;
         srv_model *victim = NULL;
         for (int i = 0; i < ms->n; i++) {
             srv_model *m = &ms->m[i];
@@ -272,6 +276,37 @@ hearth_status models_acquire(srv_models *ms, const char *name, srv_model **out,
     }
     pthread_mutex_unlock(&ms->mu);
     return st;
+}
+
+hearth_status models_pin(srv_models *ms, const char *path, size_t *bytes, int *http_status,
+                         hearth_error *err)
+{
+    struct stat sb;
+    *bytes = stat(path, &sb) == 0 ? (size_t)sb.st_size : 0;
+    pthread_mutex_lock(&ms->mu);
+    hearth_status st = HEARTH_OK;
+    if (ms->budget && *bytes > ms->budget) {
+        *http_status = 503;
+        st = err_set(err, HEARTH_ERR_RANGE, "'%s' (%zu MB) is larger than the memory budget "
+                     "(--max-memory %zu)", path, *bytes >> 20, ms->budget >> 20);
+    } else if (!make_room(ms, *bytes)) {
+        *http_status = 503;
+        st = err_set(err, HEARTH_ERR_RANGE, "'%s' does not fit the memory budget while other "
+                     "models are busy", path);
+    } else {
+        ms->pinned += *bytes;
+    }
+    pthread_mutex_unlock(&ms->mu);
+    if (st)
+        *bytes = 0;
+    return st;
+}
+
+void models_unpin(srv_models *ms, size_t bytes)
+{
+    pthread_mutex_lock(&ms->mu);
+    ms->pinned -= bytes < ms->pinned ? bytes : ms->pinned;
+    pthread_mutex_unlock(&ms->mu);
 }
 
 void models_release(srv_models *ms, srv_model *m, double keep_alive_s)

@@ -36,7 +36,8 @@ typedef struct srv_config {
     const char *models_dir;        /* ... or every .gguf here */
     const char *embed_file;        /* --embed: the default embedding model (bert GGUF) */
     const char *whisper_file;      /* --whisper: the default speech model (whisper.cpp) */
-    size_t mem_budget;             /* bytes of loaded model files; 0: no limit */
+    size_t mem_budget;             /* bytes of loaded model files (chat, embedding and
+                                      speech models together); 0: no limit */
     double keep_alive_s;           /* default idle time before unloading; < 0: forever */
     bat_params batch;
     size_t max_body;               /* request-body limit */

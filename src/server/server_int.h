@@ -37,6 +37,13 @@ void models_close(srv_models *ms);
  * and hold a model. *http_status gets 404 (unknown), 503 (over the memory budget) or 500. */
 hearth_status models_acquire(srv_models *ms, const char *name, srv_model **out,
                              int *http_status, hearth_error *err);
+/* Count the file at path (an embedding or speech model about to load) against the memory
+ * budget while it is loaded, unloading idle chat models to make room; *bytes gets the size
+ * counted (0 on failure), *http_status 503 when it cannot fit. models_unpin gives the bytes
+ * back. */
+hearth_status models_pin(srv_models *ms, const char *path, size_t *bytes, int *http_status,
+                         hearth_error *err);
+void models_unpin(srv_models *ms, size_t bytes);
 /* Let go; the model unloads keep_alive_s seconds after its last user (< 0: never). */
 void models_release(srv_models *ms, srv_model *m, double keep_alive_s);
 /* Visit every model under the table's lock (fn must not call back into models_*). */

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/file.h"
@@ -516,6 +517,75 @@ TEST(server_audio_transcriptions)
     free(b.s);
     cJSON_Delete(wj);
     mem_free(want);
+    srv_stop(s);
+}
+
+static size_t file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (size_t)sb.st_size : 0;
+}
+
+static long get(int port, const char *path, buf *b)
+{
+    CURL *c = curl_easy_init();
+    long st = perform(c, port, path, b);
+    curl_easy_cleanup(c);
+    return st;
+}
+
+/* --max-memory counts speech and embedding models with the chat models: with room for
+ * any two of the three files but not all of them, loading the third unloads the idle chat
+ * model, and the chat model then no longer fits beside the two that stay loaded. */
+TEST(server_memory_budget_counts_speech_and_embedding_models)
+{
+    static const char *const chat = TESTDATA "/models/tiny-llama-spm-q8_0.gguf";
+    const size_t chat_b = file_size(chat), bert_b = file_size(BERT), wsp_b = file_size(WHISPER);
+    REQUIRE(chat_b && bert_b && wsp_b);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    srv_config c = srv_default_config();
+    c.port = 0;
+    c.model_file = chat;
+    c.embed_file = BERT;
+    c.whisper_file = WHISPER;
+    c.mem_budget = chat_b + bert_b + wsp_b - 1;
+    c.batch.ctx.n_threads = 2;
+    c.batch.ctx.n_ctx = 128;
+    srv *s;
+    hearth_error err;
+    REQUIRE(srv_start(&s, &c, &err) == HEARTH_OK);
+    const int port = srv_port(s);
+    static const char *const completion = "{\"prompt\":\"Hi\",\"max_tokens\":1}";
+    static const char *const f_wsp[] = { "beam_size", "1", "temperature_inc", "0", NULL };
+    buf b = { 0 };
+    CHECK_EQ(post_json(port, "/v1/completions", completion, &b), 200);
+    free(b.s), b = (buf){ 0 };
+    CHECK_EQ(post_json(port, "/v1/embeddings", "{\"input\":\"hello\"}", &b), 200);
+    free(b.s), b = (buf){ 0 };
+    CHECK_EQ(get(port, "/api/ps", &b), 200);
+    CHECK_CONTAINS(b.s, "tiny-llama-spm-q8_0");
+    free(b.s), b = (buf){ 0 };
+    CHECK_EQ(post_form(port, "/v1/audio/transcriptions", SILENCE, NULL, 0, f_wsp, &b), 200);
+    free(b.s), b = (buf){ 0 };
+    CHECK_EQ(get(port, "/api/ps", &b), 200);
+    CHECK(b.s && !strstr(b.s, "tiny-llama-spm-q8_0"));
+    free(b.s), b = (buf){ 0 };
+    CHECK_EQ(post_json(port, "/v1/completions", completion, &b), 503);
+    CHECK_CONTAINS(b.s, "memory budget");
+    free(b.s);
+    srv_stop(s);
+
+    /* a speech model larger than the whole budget is refused, naming the budget */
+    c = srv_default_config();
+    c.port = 0;
+    c.whisper_file = WHISPER;
+    c.mem_budget = wsp_b - 1;
+    REQUIRE(srv_start(&s, &c, &err) == HEARTH_OK);
+    b = (buf){ 0 };
+    CHECK_EQ(post_form(srv_port(s), "/v1/audio/transcriptions", SILENCE, NULL, 0, f_wsp, &b),
+             503);
+    CHECK_CONTAINS(b.s, "larger than the memory budget");
+    free(b.s);
     srv_stop(s);
 }
 
