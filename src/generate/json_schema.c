@@ -671,19 +671,24 @@ static int schema_rule(conv *c, const cJSON *s)
     return c->st ? -1 : r;
 }
 
-hearth_status jsch_to_gbnf_json(const cJSON *schema, const char *source, char **gbnf,
-                                hearth_error *err)
+hearth_status jsch_to_gbnf_rules(const cJSON *const *schemas, const char *const *names, int n,
+                                 const char *source, char **gbnf, hearth_error *err)
 {
     *gbnf = NULL;
     conv *c = mem_calloc(1, sizeof *c);
     if (!c)
         return err_set(err, HEARTH_ERR_NOMEM, "out of memory");
-    c->root = schema;
     c->src = source ? source : "schema";
     c->err = err;
-    int top = schema_rule(c, schema);
+    for (int i = 0; i < n && !c->st; i++) {
+        c->root = schemas[i]; /* "#" and "#/$defs/..." are each schema's own */
+        c->n_refs = 0;
+        int top = schema_rule(c, schemas[i]);
+        if (!c->st)
+            sb_printf(&c->out, "%s ::= n%d\n", names[i], top);
+    }
     if (!c->st) {
-        sb_printf(&c->out, "root ::= n%d\n%s", top, common_rules);
+        sb_printf(&c->out, "%s", common_rules);
         if (c->out.oom)
             fail(c, HEARTH_ERR_NOMEM, "out of memory (or a grammar above %u bytes)", GRM_MAX_TEXT);
     }
@@ -694,6 +699,13 @@ hearth_status jsch_to_gbnf_json(const cJSON *schema, const char *source, char **
         *gbnf = c->out.s;
     mem_free(c);
     return st;
+}
+
+hearth_status jsch_to_gbnf_json(const cJSON *schema, const char *source, char **gbnf,
+                                hearth_error *err)
+{
+    static const char *const root = "root";
+    return jsch_to_gbnf_rules(&schema, &root, 1, source, gbnf, err);
 }
 
 hearth_status jsch_to_gbnf(const char *text, size_t len, const char *source, char **gbnf,

@@ -47,6 +47,11 @@ hearth_status jsch_to_gbnf(const char *text, size_t len, const char *source, cha
 /* The same for an already parsed schema (e.g. inside a request body). */
 hearth_status jsch_to_gbnf_json(const cJSON *schema, const char *source, char **gbnf,
                                 hearth_error *err);
+/* Several schemas in one grammar: rule names[i] (a GBNF rule name) accepts schemas[i];
+ * there is no "root" rule unless a name is "root", so the caller writes the start rule
+ * that combines them (e.g. with literal text between). Each schema's "#" refs mean itself. */
+hearth_status jsch_to_gbnf_rules(const cJSON *const *schemas, const char *const *names, int n,
+                                 const char *source, char **gbnf, hearth_error *err);
 /* Schema text straight to a parsed grammar. */
 hearth_status jsch_grammar(grm_grammar **out, const char *text, size_t len, const char *source,
                            hearth_error *err);

@@ -28,7 +28,7 @@ tool_family tool_family_of(const char *t)
     if (strstr(t, "<tool_call>"))
         return TOOL_HERMES;
     if (strstr(t, "[TOOL_CALLS]"))
-        return TOOL_MISTRAL;
+        return strstr(t, "[ARGS]") ? TOOL_MISTRAL_ARGS : TOOL_MISTRAL;
     if (strstr(t, "tools") && (strstr(t, "<|python_tag|>") || strstr(t, "ipython")))
         return TOOL_LLAMA3;
     return TOOL_NONE;
@@ -39,7 +39,7 @@ const char *tool_opener(tool_family f)
     switch (f) {
     case TOOL_HERMES: return "<tool_call>";
     case TOOL_LLAMA3: return "{";
-    case TOOL_MISTRAL: return "[TOOL_CALLS]";
+    case TOOL_MISTRAL: case TOOL_MISTRAL_ARGS: return "[TOOL_CALLS]";
     default: return "";
     }
 }
@@ -293,19 +293,73 @@ static void free_rules(sbuf *b, const char *opener)
     }
 }
 
+/* [ARGS] format: tcall ::= "NAME[ARGS]" args0 | ..., each argsI the parameter grammar of
+ * one allowed function (names are letters, digits and "_-.", safe in a literal). */
+static hearth_status tcall_args_gbnf(const tool_req *q, char **out, hearth_error *err)
+{
+    const int n = cJSON_GetArraySize(q->tools);
+    const cJSON **schemas = mem_calloc((size_t)n, sizeof *schemas);
+    char (*names)[16] = mem_calloc((size_t)n, sizeof *names);
+    const char **rule = mem_calloc((size_t)n, sizeof *rule);
+    const char **fn = mem_calloc((size_t)n, sizeof *fn);
+    cJSON *any = cJSON_Parse("{\"type\": \"object\"}");
+    hearth_status st = schemas && names && rule && fn && any
+                           ? HEARTH_OK : err_set(err, HEARTH_ERR_NOMEM, "out of memory");
+    int k = 0;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, q->tools) {
+        if (st || (q->choice == TOOL_NAMED && strcmp(fn_name(t), q->named) != 0))
+            continue;
+        const cJSON *params = cJSON_GetObjectItemCaseSensitive(fn_of(t), "parameters");
+        char source[96], *one = NULL;
+        snprintf(source, sizeof source, "parameters of tool '%s'", fn_name(t));
+        schemas[k] = cJSON_IsObject(params) ? params : any;
+        st = jsch_to_gbnf_json(schemas[k], source, &one, err); /* errors name the function */
+        mem_free(one);
+        snprintf(names[k], sizeof names[k], "targs%d", k);
+        rule[k] = names[k];
+        fn[k++] = fn_name(t);
+    }
+    char *rules = NULL;
+    if (!st)
+        st = jsch_to_gbnf_rules(schemas, rule, k, "tools", &rules, err);
+    sbuf b = { 0 };
+    if (!st) {
+        sb_add(&b, "tcall ::= ");
+        for (int i = 0; i < k; i++)
+            sb_add(&b, "%s\"%s[ARGS]\" %s", i ? " | " : "", fn[i], rule[i]);
+        sb_add(&b, "\n%s", rules);
+        if (b.oom)
+            st = err_set(err, HEARTH_ERR_NOMEM, "out of memory");
+    }
+    mem_free(rules);
+    if (st)
+        mem_free(b.s);
+    else
+        *out = b.s;
+    cJSON_Delete(any);
+    mem_free(schemas);
+    mem_free(names);
+    mem_free(rule);
+    mem_free(fn);
+    return st;
+}
+
 hearth_status tool_grammar(const tool_req *q, grm_grammar **out, hearth_error *err)
 {
     *out = NULL;
     if (!q->tools || q->choice == TOOL_CHOICE_NONE)
         return HEARTH_OK;
     char *tcall = NULL;
-    hearth_status st = tcall_gbnf(q, &tcall, err);
+    hearth_status st = q->family == TOOL_MISTRAL_ARGS ? tcall_args_gbnf(q, &tcall, err)
+                                                       : tcall_gbnf(q, &tcall, err);
     if (st)
         return st;
     static const char *const call[] = {
         [TOOL_HERMES] = "\"<tool_call>\\n\" tcall \"\\n</tool_call>\"",
         [TOOL_LLAMA3] = "tcall",
         [TOOL_MISTRAL] = "\"[TOOL_CALLS][\" tcall \"]\"",
+        [TOOL_MISTRAL_ARGS] = "\"[TOOL_CALLS]\" tcall",
     };
     sbuf b = { 0 };
     sb_add(&b, "root ::= %s%s\n", call[q->family], q->choice == TOOL_AUTO ? " | free0" : "");
@@ -403,6 +457,33 @@ static bool parse_mistral(const char *p, cJSON *calls, const char *id)
     return ok;
 }
 
+/* Mistral's newer format: [TOOL_CALLS]NAME[ARGS]{...}, repeated for each call. */
+static bool parse_mistral_args(const char *p, cJSON *calls, const char *id)
+{
+    while (strncmp(p, "[TOOL_CALLS]", 12) == 0) {
+        p += 12;
+        const char *args = strstr(p, "[ARGS]");
+        if (!args || args - p < 1 || args - p > 64)
+            return false;
+        char name[65];
+        memcpy(name, p, (size_t)(args - p));
+        name[args - p] = '\0';
+        const char *end = NULL;
+        cJSON *a = cJSON_ParseWithOpts(skip_ws(args + 6), &end, false);
+        cJSON *c = cJSON_CreateObject();
+        bool ok = a && c && name_ok(name) && cJSON_AddStringToObject(c, "name", name);
+        if (ok)
+            cJSON_AddItemToObject(c, "arguments", a), a = NULL;
+        ok = ok && add_call(calls, c, id);
+        cJSON_Delete(a);
+        cJSON_Delete(c);
+        if (!ok)
+            return false;
+        p = skip_ws(end);
+    }
+    return *p == '\0' && cJSON_GetArraySize(calls) > 0;
+}
+
 bool tool_parse(tool_family f, const char *text, const char *id, char **content,
                 cJSON **calls)
 {
@@ -412,9 +493,10 @@ bool tool_parse(tool_family f, const char *text, const char *id, char **content,
         at = *skip_ws(text) == '{' || strncmp(skip_ws(text), "<|python_tag|>", 14) == 0
                  ? text : NULL;
     cJSON *c = at ? cJSON_CreateArray() : NULL;
-    bool ok = c && (f == TOOL_HERMES   ? parse_hermes(at, c, id)
-                    : f == TOOL_LLAMA3 ? parse_llama3(at, c, id)
-                                       : parse_mistral(at, c, id));
+    bool ok = c && (f == TOOL_HERMES         ? parse_hermes(at, c, id)
+                    : f == TOOL_LLAMA3       ? parse_llama3(at, c, id)
+                    : f == TOOL_MISTRAL_ARGS ? parse_mistral_args(at, c, id)
+                                             : parse_mistral(at, c, id));
     if (!ok) {
         cJSON_Delete(c);
         at = NULL;

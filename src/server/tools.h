@@ -6,7 +6,10 @@
  * Families, told apart by the template text:
  *   TOOL_HERMES   Qwen2.5 / Qwen3 (and Hermes): <tool_call>\n{"name": N, "arguments": {...}}\n</tool_call>
  *   TOOL_LLAMA3   Llama 3.1+: {"name": N, "parameters": {...}} (optionally after <|python_tag|>)
- *   TOOL_MISTRAL  Mistral: [TOOL_CALLS][{"name": N, "arguments": {...}}, ...]
+ *   TOOL_MISTRAL  Mistral (v3 tokenizer: Mistral 7B v0.3, Nemo): [TOOL_CALLS][{"name": N,
+ *                 "arguments": {...}}, ...]
+ *   TOOL_MISTRAL_ARGS  newer Mistral templates (Mistral Small 3.2, Devstral, Ministral 3,
+ *                 ...), told apart by "[ARGS]": [TOOL_CALLS]N[ARGS]{...}, one per call
  * A template that mentions none of these cannot render tools: the request gets a 400.
  *
  * Constraint: tool_choice "required" or a named function constrains the whole output to
@@ -28,7 +31,9 @@
 #include "generate/grammar.h"
 #include "generate/templates.h"
 
-typedef enum tool_family { TOOL_NONE, TOOL_HERMES, TOOL_LLAMA3, TOOL_MISTRAL } tool_family;
+typedef enum tool_family {
+    TOOL_NONE, TOOL_HERMES, TOOL_LLAMA3, TOOL_MISTRAL, TOOL_MISTRAL_ARGS
+} tool_family;
 
 typedef enum tool_choice { TOOL_AUTO, TOOL_CHOICE_NONE, TOOL_REQUIRED, TOOL_NAMED } tool_choice;
 

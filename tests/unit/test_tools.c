@@ -22,6 +22,7 @@ static const char tools_json[] =
 #define T_HERMES "{%- if tools %}<tools>{{ tool | tojson }}</tools><tool_call>{% endif %}"
 #define T_LLAMA3 "{%- if tools %}Environment: ipython{% endif %}<|python_tag|><|eom_id|>"
 #define T_MISTRAL "{%- if tools %}[AVAILABLE_TOOLS]{% endif %}[TOOL_CALLS]"
+#define T_MISTRAL_ARGS "{{- '[TOOL_CALLS]' + tool['function']['name'] + '[ARGS]' + arguments }}"
 #define T_CHATML "{% for m in messages %}<|im_start|>{{ m.role }}{% endfor %}"
 
 TEST(tools_family_of_template)
@@ -29,6 +30,7 @@ TEST(tools_family_of_template)
     CHECK_EQ(tool_family_of(T_HERMES), TOOL_HERMES);
     CHECK_EQ(tool_family_of(T_LLAMA3), TOOL_LLAMA3);
     CHECK_EQ(tool_family_of(T_MISTRAL), TOOL_MISTRAL);
+    CHECK_EQ(tool_family_of(T_MISTRAL_ARGS), TOOL_MISTRAL_ARGS);
     CHECK_EQ(tool_family_of(T_CHATML), TOOL_NONE);
     CHECK_EQ(tool_family_of(NULL), TOOL_NONE);
 }
@@ -116,6 +118,67 @@ TEST(tools_grammar_named_and_auto)
     CHECK_EQ(accepts(g, "[TOOL_CALLS][{\"name\": \"get_time\", \"arguments\": {\"zone\": 2}}]"), 1);
     grm_free(g);
     CHECK(grammar_for("\"none\"", T_HERMES) == NULL); /* none: free output */
+}
+
+/* Mistral's newer format: the function's name, "[ARGS]", then its arguments' JSON. */
+TEST(tools_grammar_mistral_args)
+{
+    grm_grammar *g = grammar_for("\"required\"", T_MISTRAL_ARGS);
+    REQUIRE(g);
+    CHECK_EQ(accepts(g, "[TOOL_CALLS]get_time[ARGS]{\"zone\": 2}"), 1);
+    CHECK_EQ(accepts(g, "[TOOL_CALLS]get_weather[ARGS]{\"city\":\"Oslo\"}"), 1);
+    CHECK_EQ(accepts(g, "[TOOL_CALLS]get_time[ARGS]{\"city\": \"Oslo\"}"), 0); /* wrong args */
+    CHECK_EQ(accepts(g, "[TOOL_CALLS]get_weather[ARGS]{\"zone\": 2}"), 0);
+    CHECK_EQ(accepts(g, "[TOOL_CALLS]rm_rf[ARGS]{}"), 0);
+    CHECK_EQ(accepts(g, "[TOOL_CALLS][{\"name\": \"get_time\", \"arguments\": {\"zone\": 2}}]"),
+             0); /* the older format is not this one */
+    grm_free(g);
+    g = grammar_for("{\"type\": \"function\", \"function\": {\"name\": \"get_weather\"}}",
+                    T_MISTRAL_ARGS);
+    REQUIRE(g);
+    CHECK_EQ(accepts(g, "[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Oslo\"}"), 1);
+    CHECK_EQ(accepts(g, "[TOOL_CALLS]get_time[ARGS]{\"zone\": 2}"), 0);
+    grm_free(g);
+    g = grammar_for(NULL, T_MISTRAL_ARGS); /* auto */
+    REQUIRE(g);
+    CHECK_EQ(accepts(g, "It is sunny."), 1);
+    CHECK_EQ(accepts(g, "[TOOL_CALLS]get_time[ARGS]{\"zone\": 0}"), 1);
+    CHECK_EQ(accepts(g, "[TOOL_CALLS]nope"), 0);
+    grm_free(g);
+}
+
+TEST(tools_parse_mistral_args)
+{
+    char *content = NULL;
+    cJSON *c = NULL;
+    CHECK(tool_parse(TOOL_MISTRAL_ARGS, "[TOOL_CALLS]get_time[ARGS]{\"zone\": 3}"
+                     "[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Oslo\"}", "7", &content, &c));
+    CHECK_STR(content, "");
+    mem_free(content);
+    REQUIRE(cJSON_GetArraySize(c) == 2);
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(c, 1), "function");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "name")), "get_weather");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "arguments")),
+              "{\"city\":\"Oslo\"}");
+    cJSON_Delete(c);
+    /* text first, then a call; and outputs that are not calls stay content */
+    CHECK(tool_parse(TOOL_MISTRAL_ARGS, "Checking.[TOOL_CALLS]get_time[ARGS]{\"zone\": 1}", "7",
+                     &content, &c));
+    CHECK_STR(content, "Checking.");
+    CHECK(cJSON_GetArraySize(c) == 1);
+    mem_free(content);
+    cJSON_Delete(c);
+    static const char *const bad[] = { "[TOOL_CALLS]get_time{\"zone\": 1}",
+                                       "[TOOL_CALLS]get_time[ARGS]{\"zone\": ",
+                                       "[TOOL_CALLS]bad name[ARGS]{}",
+                                       "[TOOL_CALLS][ARGS]{}",
+                                       "[TOOL_CALLS]get_time[ARGS]{} trailing" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(tool_parse(TOOL_MISTRAL_ARGS, bad[i], "7", &content, &c));
+        CHECK(c == NULL);
+        CHECK_STR(content, bad[i]);
+        mem_free(content);
+    }
 }
 
 /* Parse out; returns the calls (caller frees) and checks the content. */
