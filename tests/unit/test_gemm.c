@@ -465,7 +465,7 @@ TEST(gemmf_unpack_simd_vs_ref)
 {
     static const int fcuts[][3] = { { 32, 0, 256 }, { 29, 256, 44 }, { 7, 3, 13 } };
     static const int qcuts[][3] = { { 32, 0, 256 }, { 29, 256, 256 }, { 7, 256, 256 } };
-    static const int qtypes[] = { TQ_Q4_0, TQ_Q8_0, TQ_Q4_K, TQ_Q6_K, TQ_Q5_0 };
+    static const int qtypes[] = { TQ_Q4_0, TQ_Q8_0, TQ_Q4_K, TQ_Q5_K, TQ_Q6_K, TQ_Q5_0 };
     const tq_kernels *sets[] = { tq_kernels_avx2(), tq_kernels_avx512() };
     for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
         if (!sets[s] || !sets[s]->gemmf_unpack)

@@ -63,9 +63,10 @@ INLINE void scale2_store32(__m256i q, float s0, float s1, float *out)
     }
 }
 
-/* Row values k0 .. k0+kc-1 as floats in out[0 .. kpad), zero past kc. Q4_0, Q8_0, Q4_K
- * and Q6_K are decoded here (the plain-C decoder was a tenth of a prompt); the arithmetic
- * is tq_dequantize's, so the values are the same to the bit. */
+/* Row values k0 .. k0+kc-1 as floats in out[0 .. kpad), zero past kc. Q4_0, Q8_0, Q4_K,
+ * Q5_K and Q6_K are decoded here (the plain-C decoder was a tenth of a prompt, for Q5_K
+ * nearly a third); the arithmetic is tq_dequantize's, so the values are the same to the
+ * bit. */
 static void decode_row(int type, const uint8_t *row, int k0, int kc, int kpad, float *out)
 {
     int k = 0;
@@ -83,21 +84,34 @@ static void decode_row(int type, const uint8_t *row, int k0, int kc, int kpad, f
         for (; k < kc; k += QK8_0, x++)
             scale_store32(_mm256_loadu_si256((const __m256i *)x->qs), tq_f16_to_f32(x->d),
                           out + k);
-    } else if (type == TQ_Q4_K) {
-        const block_q4_K *x = (const block_q4_K *)row + k0 / QK_K;
-        const __m256i m4 = _mm256_set1_epi8(0x0f);
-        for (; k < kc; k += QK_K, x++) {
-            const float d = tq_f16_to_f32(x->d), dmin = tq_f16_to_f32(x->dmin);
+    } else if (type == TQ_Q4_K || type == TQ_Q5_K) {
+        /* Q5_K: Q4_K's layout with qh in front of qs; bit 2j (2j + 1) of qh[l] tops the
+         * low (high) nibble of qs[32 j + l] */
+        const size_t bsz = type == TQ_Q4_K ? sizeof(block_q4_K) : sizeof(block_q5_K);
+        const uint8_t *x = row + (size_t)(k0 / QK_K) * bsz;
+        const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+        for (; k < kc; k += QK_K, x += bsz) {
+            const block_q4_K *b4 = (const block_q4_K *)x;
+            const block_q5_K *b5 = (const block_q5_K *)x;
+            const bool q4 = type == TQ_Q4_K;
+            const uint8_t *qs = q4 ? b4->qs : b5->qs;
+            const __m256i qh = q4 ? _mm256_setzero_si256()
+                                  : _mm256_loadu_si256((const __m256i *)b5->qh);
+            const float d = tq_f16_to_f32(q4 ? b4->d : b5->d);
+            const float dmin = tq_f16_to_f32(q4 ? b4->dmin : b5->dmin);
             uint32_t w[4];
             uint8_t sm[16]; /* scales of the eight sub-blocks, then their mins */
-            kq_unpack_scales_q4k(x->scales, w);
+            kq_unpack_scales_q4k(q4 ? b4->scales : b5->scales, w);
             memcpy(sm, w, sizeof sm);
             for (int j = 0; j < 4; j++) {
-                __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * j));
+                __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+                __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one);
+                __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one);
                 float *o = out + k + 64 * j;
-                affine_store32(_mm256_and_si256(q, m4), d * (float)sm[2 * j],
-                               dmin * (float)sm[8 + 2 * j], o);
-                affine_store32(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+                affine_store32(_mm256_or_si256(_mm256_and_si256(q, m4), _mm256_slli_epi16(h0, 4)),
+                               d * (float)sm[2 * j], dmin * (float)sm[8 + 2 * j], o);
+                affine_store32(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+                                               _mm256_slli_epi16(h1, 4)),
                                d * (float)sm[2 * j + 1], dmin * (float)sm[9 + 2 * j], o + 32);
             }
         }
