@@ -16,6 +16,7 @@
 #include "test.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,27 @@ static float rnd(uint32_t *s)
 }
 
 static const int gemm_types[] = { TQ_Q4_0, TQ_Q4_1, TQ_Q5_0, TQ_Q5_1, TQ_Q8_0,
-                                  TQ_Q4_K, TQ_Q5_K, TQ_Q6_K };
+                                  TQ_Q2_K, TQ_Q3_K, TQ_Q4_K, TQ_Q5_K, TQ_Q6_K };
+
+/* A row of a type without a quantizer (Q2_K, Q3_K): random bytes, with the super-block
+ * scales d (and dmin) set to small 16-bit floats so the products stay in a sane range. */
+static void random_row(int type, char *row, int cols, uint32_t *seed)
+{
+    const size_t bsz = tq_traits_of(type)->type_size;
+    for (size_t i = 0; i < tq_row_size(type, cols); i++)
+        row[i] = (char)(int)(rnd(seed) * 127);
+    for (int b = 0; b < cols / QK_K; b++) {
+        char *x = row + (size_t)b * bsz;
+        const tq_f16 d = tq_f32_to_f16(0.01f + 0.01f * rnd(seed) * rnd(seed));
+        const tq_f16 dmin = tq_f32_to_f16(0.005f + 0.004f * rnd(seed));
+        if (type == TQ_Q2_K) {
+            memcpy(x + offsetof(block_q2_K, d), &d, sizeof d);
+            memcpy(x + offsetof(block_q2_K, dmin), &dmin, sizeof dmin);
+        } else {
+            memcpy(x + offsetof(block_q3_K, d), &d, sizeof d);
+        }
+    }
+}
 
 /* Quantized operands of one product and, per output, the vec_dot reference and S. */
 typedef struct gemm_case {
@@ -71,7 +92,10 @@ static int case_make(gemm_case *g, int type, int rows, int cols, int batch, uint
     for (int r = 0; ok && r < rows; r++) {
         for (int i = 0; i < cols; i++)
             f[i] = rnd(&seed) * (1.0f + (float)(r % 3)); /* rows of different magnitudes */
-        tq_quantize(type, f, g->W + (size_t)r * g->w_row, cols);
+        if (tq_can_quantize(type))
+            tq_quantize(type, f, g->W + (size_t)r * g->w_row, cols);
+        else
+            random_row(type, g->W + (size_t)r * g->w_row, cols, &seed);
         tq_dequantize(type, g->W + (size_t)r * g->w_row, wf + (size_t)r * cols, cols);
     }
     for (int b = 0; ok && b < batch; b++) {
@@ -158,7 +182,8 @@ TEST(gemm_block_sizes)
     CHECK_EQ(tq_gemm_block_size(TQ_Q4_K), 32);
     CHECK_EQ(tq_gemm_block_size(TQ_Q6_K), 16);
     CHECK_EQ(tq_gemm_block_size(TQ_F16), 0);
-    CHECK_EQ(tq_gemm_block_size(TQ_Q3_K), 0);
+    CHECK_EQ(tq_gemm_block_size(TQ_Q3_K), 16);
+    CHECK_EQ(tq_gemm_block_size(TQ_Q8_K), 0);
     /* 16 columns of bs quants, then 16 scales and 16 sums */
     CHECK_EQ(tq_gemm_record_size(32), 16 * 32 + 128);
     CHECK_EQ(tq_gemm_record_size(16), 16 * 16 + 128);
@@ -218,14 +243,14 @@ TEST(gemm_rows_longer_than_a_chunk)
     }
 }
 
-/* K-quant weights at the ends of their integer ranges (Q4_K/Q5_K: every quant, scale and
- * min at its maximum; Q6_K: quants -32 and scales -128) against activations of -128 and
- * 127, where a super-block's integer sums come closest to overflowing int32 (gemm.h gives
- * the bounds). Expected: the dequantized weights times the activations summed in double,
- * exact for these values. */
+/* K-quant weights at the ends of their integer ranges (Q2_K/Q4_K/Q5_K: every quant, scale
+ * and min at its maximum; Q3_K and Q6_K: quants and scales at their most negative) against
+ * activations of -128 and 127, where a super-block's integer sums come closest to
+ * overflowing int32 (gemm.h gives the bounds). Expected: the dequantized weights times the
+ * activations summed in double, exact for these values. */
 TEST(gemm_kquant_integer_extremes)
 {
-    static const int types[] = { TQ_Q4_K, TQ_Q5_K, TQ_Q6_K };
+    static const int types[] = { TQ_Q2_K, TQ_Q3_K, TQ_Q4_K, TQ_Q5_K, TQ_Q6_K };
     const tq_kernels *sets[] = { tq_kernels_ref(), tq_kernels_avx512() };
     const int rows = 5, cols = 2 * QK_K, batch = 18;
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
@@ -243,7 +268,18 @@ TEST(gemm_kquant_integer_extremes)
         REQUIRE(g.W && g.xq && g.want && g.scale && wf && y);
         const tq_f16 one = 0x3c00, half = 0x3800;
         for (int i = 0; i < rows * cols / QK_K; i++) {
-            if (type == TQ_Q6_K) {
+            if (type == TQ_Q2_K) { /* quants 3, scales and mins 15 */
+                block_q2_K *x = (block_q2_K *)g.W + i;
+                memset(x->qs, 0xff, sizeof x->qs);
+                memset(x->scales, 0xff, sizeof x->scales);
+                x->d = one, x->dmin = half;
+            } else if (type == TQ_Q3_K) { /* quants -4, scales -32 */
+                block_q3_K *x = (block_q3_K *)g.W + i;
+                memset(x->qs, 0, sizeof x->qs);
+                memset(x->hmask, 0, sizeof x->hmask);
+                memset(x->scales, 0, sizeof x->scales);
+                x->d = one;
+            } else if (type == TQ_Q6_K) {
                 block_q6_K *x = (block_q6_K *)g.W + i;
                 memset(x->ql, 0, sizeof x->ql);
                 memset(x->qh, 0, sizeof x->qh);

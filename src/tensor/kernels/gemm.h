@@ -17,7 +17,8 @@
  * vpdpbusd multiplies unsigned by signed bytes, so the activations are stored as a + 128
  * and each weight block carries corr = -128 * sum(q), with which isum starts.
  *
- * K-quants (Q4_K, Q5_K: 8 blocks of 32 per super-block of 256; Q6_K: 16 blocks of 16) keep
+ * K-quants (Q4_K, Q5_K: 8 blocks of 32 per super-block of 256; Q2_K, Q3_K, Q6_K: 16
+ * blocks of 16) keep
  * their block scales as the small integers sc (and Q4_K/Q5_K their mins mn) of the file,
  * and their activations (Q8_K) have one scale da per super-block, so a whole super-block
  * sums exactly in integers, as their vec_dot does:
@@ -27,7 +28,7 @@
  * A block scale then costs one integer multiply instead of a float multiply and add, which
  * share the vector multiply units with vpdpbusd. Bounds (|a| <= 128): Q5_K |isum| <=
  * 32 * 31 * 128, times sc <= 63 and 8 blocks < 2^26; Q6_K 16 * 32 * 128 * 128 * 16 < 2^28;
- * M <= 63 * 32 * 128 * 8 < 2^21: no int32 overflow.
+ * M <= 63 * 32 * 128 * 8 < 2^21; Q2_K's and Q3_K's are smaller: no int32 overflow.
  *
  * Activation layout ("packed"): columns (activation rows) in groups of 16; per group and
  * block a record of 16 * bs bytes of quants, a dword (4 consecutive values) per column at a

@@ -216,7 +216,7 @@ void tq_gemm_unpack_avx512(int type, const void *W, size_t w_row, int rows, int 
     p->bs = bs;
     p->nblk = nblk;
     p->sub = tq_gemm_sub_blocks(type);
-    p->has_min = type == TQ_Q4_1 || type == TQ_Q5_1 || type == TQ_Q4_K || type == TQ_Q5_K;
+    p->has_min = gu_has_min(type);
     for (int r = 0; r < TQ_GEMM_ROWS; r++) {
         int8_t *q = p->q + (size_t)r * ld;
         const size_t o = (size_t)r * nblk;
@@ -442,11 +442,14 @@ GEMM_VARIANT(gemm_plain, 32, false, false)
 GEMM_VARIANT(gemm_min, 32, true, false)
 GEMM_VARIANT(gemm_q45k, 32, true, true)
 GEMM_VARIANT(gemm_q6k, 16, false, true)
+GEMM_VARIANT(gemm_q2k, 16, true, true)
 
 void tq_gemm_avx512(const tq_gemm_panel *p, const uint8_t *act, size_t group_stride, float *y,
                     int ldy, int rows, int cols, bool accumulate)
 {
-    if (p->sub && p->bs == 16)
+    if (p->sub && p->bs == 16 && p->has_min)
+        gemm_q2k(p, act, group_stride, y, ldy, rows, cols, accumulate);
+    else if (p->sub && p->bs == 16) /* Q3_K, Q6_K */
         gemm_q6k(p, act, group_stride, y, ldy, rows, cols, accumulate);
     else if (p->sub)
         gemm_q45k(p, act, group_stride, y, ldy, rows, cols, accumulate);

@@ -22,7 +22,7 @@ int tq_gemm_block_size(int type)
     case TQ_Q4_0: case TQ_Q4_1: case TQ_Q5_0: case TQ_Q5_1: case TQ_Q8_0:
     case TQ_Q4_K: case TQ_Q5_K:
         return 32;
-    case TQ_Q6_K:
+    case TQ_Q2_K: case TQ_Q3_K: case TQ_Q6_K:
         return 16;
     default:
         return 0;
@@ -34,7 +34,7 @@ int tq_gemm_sub_blocks(int type)
     switch (type) {
     case TQ_Q4_K: case TQ_Q5_K:
         return 8;
-    case TQ_Q6_K:
+    case TQ_Q2_K: case TQ_Q3_K: case TQ_Q6_K:
         return 16;
     default:
         return 0;

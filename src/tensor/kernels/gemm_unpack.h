@@ -23,6 +23,13 @@
 #include "tensor/kernels/kquant.h"
 #include "tensor/types.h"
 
+/* Does the type have a minimum per block (value = d * q + m)? */
+static inline bool gu_has_min(int type)
+{
+    return type == TQ_Q4_1 || type == TQ_Q5_1 || type == TQ_Q2_K || type == TQ_Q4_K ||
+           type == TQ_Q5_K;
+}
+
 static inline void gu_nibbles(const uint8_t *qs, int8_t *q, int off)
 {
     for (int j = 0; j < 16; j++) {
@@ -146,6 +153,44 @@ static inline void gu_q6k_scales(const block_q6_K *x, int32_t *sc, int32_t *mn, 
     d[0] = tq_f16_to_f32(x->d);
 }
 
+/* Q2_K / Q3_K super-block: sixteen blocks of 16; value l of block 2 (4 half + s) + k is
+ * bits 2s..2s+1 of qs[32 half + 16 k + l], for Q3_K less 4 where bit 4 half + s of
+ * hmask[16 k + l] is clear. Q2_K: value = d * sc * q - dmin * mn with 4-bit sc, mn;
+ * Q3_K: d * sc * q with a 6-bit sc biased by 32. */
+static void gu_superblock_q23k(int type, const uint8_t *x, int8_t *q, int32_t *sc,
+                               int32_t *mn, float *d, float *m)
+{
+    const block_q2_K *b2 = (const block_q2_K *)x;
+    const block_q3_K *b3 = (const block_q3_K *)x;
+    const uint8_t *qs = type == TQ_Q2_K ? b2->qs : b3->qs;
+    for (int half = 0; half < 2; half++)
+        for (int s = 0; s < 4; s++)
+            for (int k = 0; k < 2; k++) {
+                int8_t *o = q + 16 * (2 * (4 * half + s) + k);
+                for (int l = 0; l < 16; l++) {
+                    int v = (qs[32 * half + 16 * k + l] >> (2 * s)) & 3;
+                    if (type == TQ_Q3_K && !(b3->hmask[16 * k + l] >> (4 * half + s) & 1))
+                        v -= 4;
+                    o[l] = (int8_t)v;
+                }
+            }
+    uint32_t w[4];
+    uint8_t s3[16];
+    if (type == TQ_Q3_K) {
+        kq_unpack_scales_q3k(b3->scales, w);
+        memcpy(s3, w, sizeof s3);
+    }
+    for (int j = 0; j < 16; j++) {
+        sc[j] = type == TQ_Q2_K ? b2->scales[j] & 0xf : s3[j] - 32;
+        mn[j] = type == TQ_Q2_K && j % 2 == 0
+                    ? (int32_t)((b2->scales[j] >> 4) | (uint32_t)(b2->scales[j + 1] >> 4) << 16)
+                    : 0;
+        d[j] = m[j] = 0.0f;
+    }
+    d[0] = tq_f16_to_f32(type == TQ_Q2_K ? b2->d : b3->d);
+    m[0] = type == TQ_Q2_K ? -tq_f16_to_f32(b2->dmin) : 0.0f;
+}
+
 static void gu_row_kquant(int type, const uint8_t *row, int blk0, int nblk, int8_t *q,
                           int32_t *sc, int32_t *mn, float *d, float *m)
 {
@@ -161,10 +206,13 @@ static void gu_row_kquant(int type, const uint8_t *row, int blk0, int nblk, int8
             const block_q5_K *x = (const block_q5_K *)row + i;
             gu_superblock_q45k(x->qs, x->qh, qb);
             gu_k45_scales(x->scales, x->d, x->dmin, sc + b, mn + b, d + b, m + b);
-        } else {
+        } else if (type == TQ_Q6_K) {
             const block_q6_K *x = (const block_q6_K *)row + i;
             gu_superblock_q6k(x, qb);
             gu_q6k_scales(x, sc + b, mn + b, d + b, m + b);
+        } else {
+            const size_t bsz = type == TQ_Q2_K ? sizeof(block_q2_K) : sizeof(block_q3_K);
+            gu_superblock_q23k(type, row + (size_t)i * bsz, qb, sc + b, mn + b, d + b, m + b);
         }
     }
 }
@@ -177,7 +225,7 @@ static inline void gemm_unpack_rows(int type, const void *W, size_t w_row, int r
     p->bs = bs;
     p->nblk = nblk;
     p->sub = tq_gemm_sub_blocks(type);
-    p->has_min = type == TQ_Q4_1 || type == TQ_Q5_1 || type == TQ_Q4_K || type == TQ_Q5_K;
+    p->has_min = gu_has_min(type);
     for (int r = 0; r < TQ_GEMM_ROWS; r++) {
         int8_t *q = p->q + (size_t)r * ld;
         const size_t o = (size_t)r * nblk;
