@@ -501,7 +501,8 @@ TEST(gemmf_unpack_simd_vs_ref)
 {
     static const int fcuts[][3] = { { 32, 0, 256 }, { 29, 256, 44 }, { 7, 3, 13 } };
     static const int qcuts[][3] = { { 32, 0, 256 }, { 29, 256, 256 }, { 7, 256, 256 } };
-    static const int qtypes[] = { TQ_Q4_0, TQ_Q8_0, TQ_Q4_K, TQ_Q5_K, TQ_Q6_K, TQ_Q5_0 };
+    static const int qtypes[] = { TQ_Q4_0, TQ_Q8_0, TQ_Q2_K, TQ_Q3_K, TQ_Q4_K, TQ_Q5_K,
+                                  TQ_Q6_K, TQ_Q5_0 };
     const tq_kernels *sets[] = { tq_kernels_avx2(), tq_kernels_avx512() };
     for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
         if (!sets[s] || !sets[s]->gemmf_unpack)
@@ -527,7 +528,10 @@ static void check_unpack(const tq_kernels *k, int type, int rows_in, int cols, c
     for (int r = 0; r < rows_in; r++) {
         for (int i = 0; i < cols; i++)
             wf[i] = rnd(&seed);
-        tq_quantize(type, wf, W + (size_t)r * w_row, cols);
+        if (tq_can_quantize(type))
+            tq_quantize(type, wf, W + (size_t)r * w_row, cols);
+        else
+            random_row(type, W + (size_t)r * w_row, cols, &seed);
     }
     for (int c = 0; c < n_cuts; c++) {
         int rows = cuts[c][0] < rows_in ? cuts[c][0] : rows_in, k0 = cuts[c][1], kc = cuts[c][2];

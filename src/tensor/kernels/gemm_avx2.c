@@ -52,6 +52,18 @@ INLINE void affine_store32(__m256i u, float d, float m, float *out)
     }
 }
 
+/* 32 unsigned values u as d0 * u - m0 (the first 16) and d1 * u - m1 (the last 16). */
+INLINE void affine2_store32(__m256i u, float d0, float m0, float d1, float m1, float *out)
+{
+    const __m128i lo = _mm256_castsi256_si128(u), hi = _mm256_extracti128_si256(u, 1);
+    const __m128i part[4] = { lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8) };
+    for (int i = 0; i < 4; i++) {
+        __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(part[i]));
+        __m256 dv = _mm256_set1_ps(i < 2 ? d0 : d1), mv = _mm256_set1_ps(i < 2 ? m0 : m1);
+        _mm256_storeu_ps(out + 8 * i, _mm256_sub_ps(_mm256_mul_ps(dv, v), mv));
+    }
+}
+
 /* 32 int8 values q as s0 * q (the first 16) and s1 * q (the last 16) in out[0 .. 32). */
 INLINE void scale2_store32(__m256i q, float s0, float s1, float *out)
 {
@@ -63,8 +75,8 @@ INLINE void scale2_store32(__m256i q, float s0, float s1, float *out)
     }
 }
 
-/* Row values k0 .. k0+kc-1 as floats in out[0 .. kpad), zero past kc. Q4_0, Q8_0, Q4_K,
- * Q5_K and Q6_K are decoded here (the plain-C decoder was a tenth of a prompt, for Q5_K
+/* Row values k0 .. k0+kc-1 as floats in out[0 .. kpad), zero past kc. Q4_0, Q8_0, Q2_K,
+ * Q3_K, Q4_K, Q5_K and Q6_K are decoded here (the plain-C decoder was a tenth of a prompt, for Q5_K
  * nearly a third); the arithmetic is tq_dequantize's, so the values are the same to the
  * bit. */
 static void decode_row(int type, const uint8_t *row, int k0, int kc, int kpad, float *out)
@@ -138,6 +150,44 @@ static void decode_row(int type, const uint8_t *row, int k0, int kc, int kpad, f
                         bias);
                     scale2_store32(q, d * (float)sc[2 * g], d * (float)sc[2 * g + 1],
                                    out + k + 128 * half + 32 * g);
+                }
+            }
+        }
+    } else if (type == TQ_Q2_K || type == TQ_Q3_K) {
+        /* value l + 16 k of group 2 (4 half + s) + k: bits 2s, 2s+1 of qs[32 half + 16 k + l]
+         * (Q3_K: less 4 where bit 4 half + s of hmask[16 k + l] is clear) */
+        const size_t bsz = type == TQ_Q2_K ? sizeof(block_q2_K) : sizeof(block_q3_K);
+        const uint8_t *x = row + (size_t)(k0 / QK_K) * bsz;
+        const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+        for (; k < kc; k += QK_K, x += bsz) {
+            const block_q2_K *b2 = (const block_q2_K *)x;
+            const block_q3_K *b3 = (const block_q3_K *)x;
+            const bool q2 = type == TQ_Q2_K;
+            const float d = tq_f16_to_f32(q2 ? b2->d : b3->d);
+            const float dmin = q2 ? tq_f16_to_f32(b2->dmin) : 0.0f;
+            uint32_t w[4];
+            uint8_t s3[16]; /* Q3_K's scales, biased by 32 */
+            kq_unpack_scales_q3k(b3->scales, w);
+            memcpy(s3, w, sizeof s3);
+            const __m256i hm = q2 ? _mm256_setzero_si256()
+                                  : _mm256_loadu_si256((const __m256i *)b3->hmask);
+            for (int half = 0; half < 2; half++) {
+                const __m256i qs = _mm256_loadu_si256(
+                    (const __m256i *)((q2 ? b2->qs : b3->qs) + 32 * half));
+                for (int sh = 0; sh < 4; sh++) {
+                    const int g = 2 * (4 * half + sh);
+                    float *o = out + k + 16 * g;
+                    __m256i v = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * sh), m3);
+                    if (q2) {
+                        const uint8_t a = b2->scales[g], b = b2->scales[g + 1];
+                        affine2_store32(v, d * (float)(a & 0xf), dmin * (float)(a >> 4),
+                                        d * (float)(b & 0xf), dmin * (float)(b >> 4), o);
+                    } else {
+                        __m256i h = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * half + sh), one);
+                        v = _mm256_sub_epi8(_mm256_or_si256(v, _mm256_slli_epi16(h, 2)),
+                                            _mm256_set1_epi8(4));
+                        scale2_store32(v, d * (float)(s3[g] - 32), d * (float)(s3[g + 1] - 32), o);
+                    }
                 }
             }
         }
