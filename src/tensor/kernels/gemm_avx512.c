@@ -250,38 +250,45 @@ INLINE __m512i bcast_dword(const int8_t *p)
     return _mm512_set1_epi32(v);
 }
 
+/* s[r][h] = isum of block b of panel rows r0..r0+3 with the records ra[h] of groups h. */
+INLINE void block_isums(const tq_gemm_panel *p, int r0, int b, const uint8_t *const ra[2],
+                        const int bs, const int ng, __m512i s[4][2])
+{
+    const int nblk = p->nblk, ld = nblk * bs;
+    const int8_t *qb = p->q + (size_t)r0 * ld + (size_t)b * bs;
+    #pragma GCC unroll 8
+    for (int r = 0; r < 4; r++)
+        #pragma GCC unroll 8
+        for (int h = 0; h < ng; h++)
+            s[r][h] = _mm512_set1_epi32(p->corr[(size_t)(r0 + r) * nblk + b]);
+    #pragma GCC unroll 8
+    for (int g = 0; g < bs / 4; g++) {
+        __m512i av[2];
+        #pragma GCC unroll 8
+        for (int h = 0; h < ng; h++)
+            av[h] = _mm512_loadu_si512(ra[h] + 64 * g);
+        #pragma GCC unroll 8
+        for (int r = 0; r < 4; r++) {
+            __m512i w = bcast_dword(qb + (size_t)r * ld + 4 * g);
+            #pragma GCC unroll 8
+            for (int h = 0; h < ng; h++)
+                s[r][h] = _mm512_dpbusd_epi32(s[r][h], av[h], w);
+        }
+    }
+}
+
 /* acc[r][h] += the products of panel rows r0..r0+3 with groups a[h] (ng of them). */
 INLINE void tile(const tq_gemm_panel *p, int r0, const uint8_t *a0, const uint8_t *a1,
                  const int bs, const int ng, const bool has_min, __m512 acc[4][2])
 {
-    const int nblk = p->nblk, ld = nblk * bs;
+    const int nblk = p->nblk;
     const size_t rec = tq_gemm_record_size(bs);
-    const int8_t *q = p->q + (size_t)r0 * ld;
     const float *d = p->d + (size_t)r0 * nblk, *m = p->m + (size_t)r0 * nblk;
-    const int32_t *corr = p->corr + (size_t)r0 * nblk;
     for (int b = 0; b < nblk; b++) {
-        const uint8_t *ra[2] = { a0 + (size_t)b * rec, ng > 1 ? a1 + (size_t)b * rec : NULL };
+        const uint8_t *const ra[2] = { a0 + (size_t)b * rec,
+                                       ng > 1 ? a1 + (size_t)b * rec : NULL };
         __m512i s[4][2];
-        #pragma GCC unroll 8
-        for (int r = 0; r < 4; r++)
-            #pragma GCC unroll 8
-            for (int h = 0; h < ng; h++)
-                s[r][h] = _mm512_set1_epi32(corr[r * nblk + b]);
-        const int8_t *qb = q + (size_t)b * bs;
-        #pragma GCC unroll 8
-        for (int g = 0; g < bs / 4; g++) {
-            __m512i av[2];
-            #pragma GCC unroll 8
-            for (int h = 0; h < ng; h++)
-                av[h] = _mm512_loadu_si512(ra[h] + 64 * g);
-            #pragma GCC unroll 8
-            for (int r = 0; r < 4; r++) {
-                __m512i w = bcast_dword(qb + (size_t)r * ld + 4 * g);
-                #pragma GCC unroll 8
-                for (int h = 0; h < ng; h++)
-                    s[r][h] = _mm512_dpbusd_epi32(s[r][h], av[h], w);
-            }
-        }
+        block_isums(p, r0, b, ra, bs, ng, s);
         #pragma GCC unroll 8
         for (int h = 0; h < ng; h++) {
             const float *da = (const float *)(ra[h] + TQ_GEMM_COLS * bs);
@@ -309,9 +316,8 @@ INLINE void tile(const tq_gemm_panel *p, int r0, const uint8_t *a0, const uint8_
 INLINE void tile_k(const tq_gemm_panel *p, int r0, const uint8_t *a0, const uint8_t *a1,
                    const int bs, const int ng, const bool has_min, __m512 acc[4][2])
 {
-    const int nblk = p->nblk, ld = nblk * bs, sub = QK_K / bs;
+    const int nblk = p->nblk, sub = QK_K / bs;
     const size_t rec = tq_gemm_record_size(bs), o = (size_t)r0 * nblk;
-    const int8_t *q = p->q + (size_t)r0 * ld;
     for (int b0 = 0; b0 < nblk; b0 += sub) {
         __m512i T[4][2];
         #pragma GCC unroll 8
@@ -320,28 +326,10 @@ INLINE void tile_k(const tq_gemm_panel *p, int r0, const uint8_t *a0, const uint
             for (int h = 0; h < ng; h++)
                 T[r][h] = _mm512_setzero_si512();
         for (int b = b0; b < b0 + sub; b++) {
-            const uint8_t *ra[2] = { a0 + (size_t)b * rec, ng > 1 ? a1 + (size_t)b * rec : NULL };
+            const uint8_t *const ra[2] = { a0 + (size_t)b * rec,
+                                           ng > 1 ? a1 + (size_t)b * rec : NULL };
             __m512i s[4][2];
-            #pragma GCC unroll 8
-            for (int r = 0; r < 4; r++)
-                #pragma GCC unroll 8
-                for (int h = 0; h < ng; h++)
-                    s[r][h] = _mm512_set1_epi32(p->corr[o + r * nblk + b]);
-            const int8_t *qb = q + (size_t)b * bs;
-            #pragma GCC unroll 8
-            for (int g = 0; g < bs / 4; g++) {
-                __m512i av[2];
-                #pragma GCC unroll 8
-                for (int h = 0; h < ng; h++)
-                    av[h] = _mm512_loadu_si512(ra[h] + 64 * g);
-                #pragma GCC unroll 8
-                for (int r = 0; r < 4; r++) {
-                    __m512i w = bcast_dword(qb + (size_t)r * ld + 4 * g);
-                    #pragma GCC unroll 8
-                    for (int h = 0; h < ng; h++)
-                        s[r][h] = _mm512_dpbusd_epi32(s[r][h], av[h], w);
-                }
-            }
+            block_isums(p, r0, b, ra, bs, ng, s);
             #pragma GCC unroll 8
             for (int r = 0; r < 4; r++) {
                 __m512i scv = _mm512_set1_epi32(p->sc[o + r * nblk + b]);
