@@ -55,8 +55,10 @@ $(BUILD)/%: $(BUILD)/obj/bench/%.o $(BUILD)/libhearth.a
 
 # The element-wise ops are written for the vectorizer; -O2 alone keeps only its cheapest
 # vectorizations, and the SiLU's clamps become vector blends only when comparisons may be
-# assumed not to trap (hearth never reads the floating-point exception flags).
-$(BUILD)/obj/src/tensor/ops.o: CFLAGS += -fvect-cost-model=dynamic -fno-trapping-math
+# assumed not to trap (hearth never reads the floating-point exception flags). The cost
+# model flag is GCC's (clang builds the fuzz targets).
+$(BUILD)/obj/src/tensor/ops.o: CFLAGS += $(if $(findstring clang,$(CC)),,-fvect-cost-model=dynamic) \
+                                         -fno-trapping-math
 
 # Per-file ISA flags for the SIMD kernel variants.
 $(BUILD)/obj/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
