@@ -165,9 +165,10 @@ static void decode_row(int type, const uint8_t *row, int k0, int kc, int kpad, f
             const bool q2 = type == TQ_Q2_K;
             const float d = tq_f16_to_f32(q2 ? b2->d : b3->d);
             const float dmin = q2 ? tq_f16_to_f32(b2->dmin) : 0.0f;
-            uint32_t w[4];
+            uint32_t w[4] = { 0 };
             uint8_t s3[16]; /* Q3_K's scales, biased by 32 */
-            kq_unpack_scales_q3k(b3->scales, w);
+            if (!q2) /* a Q2_K block is shorter: b3->scales would lie past its end */
+                kq_unpack_scales_q3k(b3->scales, w);
             memcpy(s3, w, sizeof s3);
             const __m256i hm = q2 ? _mm256_setzero_si256()
                                   : _mm256_loadu_si256((const __m256i *)b3->hmask);
