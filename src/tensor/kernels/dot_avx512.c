@@ -384,10 +384,14 @@ INLINE __m512 q4_group(const uint8_t *x, const q4_act *a, __m512 acc)
     return acc;
 }
 
-/* Bytes ahead of the loads that the row loop prefetches: the hardware prefetcher alone left
- * one core at 19 GB/s from DRAM; 4 KB ahead measured 21.7 GB/s (1 KB 19.7, 2 KB 20.6), and
- * two threads on a 230 MB matrix 34.5 against 32 GB/s (the previous kernel: 15 and 28). */
-#define Q4_PREFETCH 4096
+/* Bytes ahead of the loads that the row loop prefetches, into L2 (T1): the hardware
+ * prefetcher alone left one core at 19 GB/s from DRAM; 4 KB ahead into L1 measured 21.7 GB/s
+ * (1 KB 19.7, 2 KB 20.6), and two threads on a 230 MB matrix 34.5 against 32 GB/s. In
+ * generation (Q4_0 model, tg128, alternating runs on the Zen 4 host) 8 KB into L2 beat 4 KB
+ * into L1 by 10-12 % in tokens/s (3 sets of 7-8 pairs; 4 KB into L2 5-8 %, 16 KB or into
+ * L3 about the same as 8 KB): fetching into L1 evicted the arranged activations and the
+ * lines still being read. */
+#define Q4_PREFETCH 8192
 
 /* One row against activations arranged per group of eight blocks (a: nb / 8 groups); the
  * remaining nb % 8 blocks take the pair loop. */
@@ -398,7 +402,7 @@ INLINE float q4_0_row(int nb, const uint8_t *x, const q4_act *a, const block_q8_
     int b = 0;
     for (; b + 16 <= nb; b += 16) {
         for (int l = 0; l < 288; l += 64)
-            _mm_prefetch((const char *)x + bsize * (size_t)b + Q4_PREFETCH + l, _MM_HINT_T0);
+            _mm_prefetch((const char *)x + bsize * (size_t)b + Q4_PREFETCH + l, _MM_HINT_T1);
         acc0 = q4_group(x + bsize * (size_t)b, &a[b / 8], acc0);
         acc1 = q4_group(x + bsize * (size_t)(b + 8), &a[b / 8 + 1], acc1);
     }
