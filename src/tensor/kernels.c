@@ -78,6 +78,9 @@ static tq_kernels avx2_set = {
         [TQ_Q5_K] = tq_vec_dot_q5_K_q8_K_avx2,
         [TQ_Q6_K] = tq_vec_dot_q6_K_q8_K_avx2,
     },
+    .vec_dot_rows = {
+        [TQ_Q4_0] = tq_vec_dot_rows_q4_0_q8_0_avx2,
+    },
     .from_float = {
         [TQ_F16] = tq_from_float_f16_avx2,
         [TQ_Q8_0] = tq_from_float_q8_0_avx2,

@@ -60,6 +60,8 @@ TQ_DOT_FN(tq_vec_dot_q8_0_q8_0_avx512);
 TQ_FROM_FLOAT_FN(tq_from_float_f16_avx512);
 void tq_round_f16_avx512(const float *x, float *y, int64_t n);
 TQ_FROM_FLOAT_FN(tq_from_float_q8_0_avx512);
+void tq_vec_dot_rows_q4_0_q8_0_avx2(int n, float *s, const void *x, size_t x_stride,
+                                    const void *y, int nr);
 void tq_vec_dot_rows_q4_0_q8_0_avx512(int n, float *s, const void *x, size_t x_stride,
                                       const void *y, int nr);
 TQ_FROM_FLOAT_FN(tq_from_float_q8_K_avx512);
