@@ -283,16 +283,18 @@ hearth_status models_pin(srv_models *ms, const char *path, size_t *bytes, int *h
 {
     struct stat sb;
     *bytes = stat(path, &sb) == 0 ? (size_t)sb.st_size : 0;
+    /* the answer goes to an API client: the file's name, not where the server keeps it */
+    const char *file = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     pthread_mutex_lock(&ms->mu);
     hearth_status st = HEARTH_OK;
     if (ms->budget && *bytes > ms->budget) {
         *http_status = 503;
         st = err_set(err, HEARTH_ERR_RANGE, "'%s' (%zu MB) is larger than the memory budget "
-                     "(--max-memory %zu)", path, *bytes >> 20, ms->budget >> 20);
+                     "(--max-memory %zu)", file, *bytes >> 20, ms->budget >> 20);
     } else if (!make_room(ms, *bytes)) {
         *http_status = 503;
         st = err_set(err, HEARTH_ERR_RANGE, "'%s' does not fit the memory budget while other "
-                     "models are busy", path);
+                     "models are busy", file);
     } else {
         ms->pinned += *bytes;
     }

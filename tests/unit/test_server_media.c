@@ -584,7 +584,9 @@ TEST(server_memory_budget_counts_speech_and_embedding_models)
     b = (buf){ 0 };
     CHECK_EQ(post_form(srv_port(s), "/v1/audio/transcriptions", SILENCE, NULL, 0, f_wsp, &b),
              503);
+    CHECK_CONTAINS(b.s, "'micro-en-f16.bin'");
     CHECK_CONTAINS(b.s, "larger than the memory budget");
+    CHECK(!strstr(b.s, "testdata")); /* no server path in the answer */
     free(b.s);
     srv_stop(s);
 }
