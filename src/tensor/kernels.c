@@ -52,6 +52,7 @@ static const tq_kernels ref_set = {
     .round_f16 = tq_round_f16_ref,
     .gemm_unpack = tq_gemm_unpack_ref,
     .gemm = tq_gemm_ref,
+    .gemm_max_q = 128,
     .gemmf_unpack = tq_gemmf_unpack_ref,
     .gemmf = tq_gemmf_ref,
     .swiglu = tq_swiglu,
@@ -86,9 +87,13 @@ static tq_kernels avx2_set = {
         [TQ_Q8_0] = tq_from_float_q8_0_avx2,
     },
     .round_f16 = tq_round_f16_avx2,
+    .gemm_unpack = tq_gemm_unpack_avx2,
+    .gemm = tq_gemm_avx2,
+    .gemm_max_q = 32,
     .gemmf_unpack = tq_gemmf_unpack_avx2,
     .gemmf = tq_gemmf_avx2,
     .attn_f16 = tq_attn_f16_avx2,
+    .peak_int8 = tq_peak_int8_avx2,
     .peak_fp32 = tq_peak_fp32_avx2,
     .read_sum = tq_read_sum_avx2,
 };
@@ -124,6 +129,7 @@ static tq_kernels avx512_set = {
     .round_f16 = tq_round_f16_avx512,
     .gemm_unpack = tq_gemm_unpack_avx512,
     .gemm = tq_gemm_avx512,
+    .gemm_max_q = 128,
     .gemmf_unpack = tq_gemmf_unpack_avx512,
     .gemmf = tq_gemmf_avx512,
     .swiglu = tq_swiglu_avx512,
@@ -237,6 +243,11 @@ int tq_vec_dot_type(int weight_type)
     default:
         return -1;
     }
+}
+
+bool tq_kernels_gemm_int8(const tq_kernels *k, int type)
+{
+    return k->gemm && tq_gemm_block_size(type) > 0 && tq_gemm_max_q(type) <= k->gemm_max_q;
 }
 
 const tq_kernels *tq_kernels_ref(void)

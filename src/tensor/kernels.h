@@ -48,10 +48,11 @@ typedef struct tq_kernels {
     tq_from_float_fn from_float[TQ_TYPE_COUNT];    /* indexed by activation type */
     tq_round_f16_fn round_f16;
     /* Matrix-matrix products for batches (kernels/gemm.h), for the weight types with
-     * tq_gemm_block_size > 0; NULL in a set without a GEMM kernel of its own (matmul then
-     * takes one vec_dot per output, which is faster than the plain-C GEMM). */
+     * tq_gemm_block_size > 0 and tq_gemm_max_q <= gemm_max_q (the largest |q| for which
+     * the kernel's sums are exact); see tq_kernels_gemm_int8. */
     tq_gemm_unpack_fn gemm_unpack;
     tq_gemm_fn gemm;
+    int gemm_max_q;
     /* The same for float weights (tq_gemmf_type), with float activations. */
     tq_gemmf_unpack_fn gemmf_unpack;
     tq_gemmf_fn gemmf;
@@ -71,6 +72,9 @@ int tq_vec_dot_type(int weight_type);
 /* Kernel sets. ref is always available; avx2/avx512 return NULL when the CPU (or the
  * build) lacks the instructions. best is chosen once from CPUID and cached; the environment
  * variable HEARTH_ISA=ref|avx2|avx512 caps it (for benchmarks and bug hunts). */
+/* Does k multiply batches on weights of this type with its int8 GEMM? */
+bool tq_kernels_gemm_int8(const tq_kernels *k, int type);
+
 const tq_kernels *tq_kernels_ref(void);
 const tq_kernels *tq_kernels_avx2(void);
 const tq_kernels *tq_kernels_avx512(void);

@@ -29,7 +29,8 @@
  * Float weights (F32, F16, BF16) take the float GEMM of gemm.h the same way: threads claim
  * panels of TQ_GEMMF_ROWS rows, decode TQ_GEMMF_KC values at a time to F32 (32 KiB on the
  * stack) and multiply them with float activations (for F16 weights rounded to F16 first,
- * see matmul_gemmf). A set without an int8 GEMM (AVX2) sends quantized weights there too.
+ * see matmul_gemmf). Quantized weights beyond a set's int8 GEMM (AVX2: Q8_0, whose |q| its
+ * int16 sums cannot hold) go there too.
  *
  * Preconditions (checked by whoever maps the weights): cols is a multiple of the block size
  * of both the weight type and its vec_dot_type, and k has a vec_dot for the type. Nothing
@@ -110,18 +111,18 @@ typedef struct gemmf_job {
     atomic_int next;    /* next unclaimed panel */
 } gemmf_job;
 
-/* Float weights take the float GEMM wherever a set has one; quantized weights only in a
- * set without an int8 GEMM of its own (AVX2), decoded to F32. */
+/* Float weights take the float GEMM wherever a set has one; quantized weights only where
+ * the set's int8 GEMM does not take them (tq_kernels_gemm_int8), decoded to F32. */
 static bool use_gemmf(const tq_kernels *k, int type, int batch)
 {
     return batch >= GEMM_MIN_BATCH && k->gemmf &&
-           (tq_gemmf_type(type) || (!k->gemm && tq_gemmf_decodable(type)));
+           (tq_gemmf_type(type) || (!tq_kernels_gemm_int8(k, type) && tq_gemmf_decodable(type)));
 }
 
 static bool use_gemm(const tq_kernels *k, int type, int batch)
 {
     return batch >= GEMM_MIN_BATCH &&
-           ((k->gemm && tq_gemm_block_size(type) > 0) || use_gemmf(k, type, batch));
+           (tq_kernels_gemm_int8(k, type) || use_gemmf(k, type, batch));
 }
 
 /* The scratch of the GEMM path: the converted rows, then (64-byte aligned) the packed
@@ -349,7 +350,7 @@ static void matmul_gemm(tq_pool *pool, const tq_kernels *k, float *y, const void
 
 /* Ask for weight rows r0 .. r0+nr-1, values k0 .. k0+kc-1, ahead of their decoding: a
  * panel's rows are w_row bytes apart, 32 streams at once, more than the hardware
- * prefetcher follows, and the AVX2 decoder spent half its time waiting on these loads. */
+ * prefetcher follows, and the AVX2 float decoder spent half its time waiting on these loads. */
 static void prefetch_weights(const char *W, size_t w_row, int type, int r0, int nr, int k0,
                              int kc)
 {

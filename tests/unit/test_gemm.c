@@ -207,7 +207,7 @@ TEST(gemm_every_set_vs_vec_dot_ref)
             REQUIRE(run_gemm(tq_kernels_ref(), &g, y_ref));
             check_outputs("ref", &g, y_ref);
             for (size_t s = 1; s < 3; s++) {
-                if (!sets[s] || !sets[s]->gemm)
+                if (!sets[s] || !tq_kernels_gemm_int8(sets[s], type))
                     continue;
                 ran_simd++;
                 REQUIRE(run_gemm(sets[s], &g, y));
@@ -251,7 +251,7 @@ TEST(gemm_rows_longer_than_a_chunk)
 TEST(gemm_kquant_integer_extremes)
 {
     static const int types[] = { TQ_Q2_K, TQ_Q3_K, TQ_Q4_K, TQ_Q5_K, TQ_Q6_K };
-    const tq_kernels *sets[] = { tq_kernels_ref(), tq_kernels_avx512() };
+    const tq_kernels *sets[] = { tq_kernels_ref(), tq_kernels_avx2(), tq_kernels_avx512() };
     const int rows = 5, cols = 2 * QK_K, batch = 18;
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         const int type = types[t];
@@ -319,7 +319,81 @@ TEST(gemm_kquant_integer_extremes)
             }
         }
         for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
-            if (!sets[s] || !sets[s]->gemm)
+            if (!sets[s] || !tq_kernels_gemm_int8(sets[s], type))
+                continue;
+            REQUIRE(run_gemm(sets[s], &g, y));
+            check_outputs(sets[s]->name, &g, y);
+        }
+        mem_free(wf);
+        mem_free(y);
+        case_free(&g);
+    }
+}
+
+/* The legacy types' quants at their largest magnitude (Q4_0 -8, Q5_0 -16, Q4_1 15, Q5_1
+ * 31) against activations of -128 and 127: where the AVX2 kernel's int16 sums of several
+ * vpmaddubsw come closest to saturating (gemm_avx2.c). Expected: dequantized weights times
+ * the activations summed in double, exact for these values. */
+TEST(gemm_legacy_int16_extremes)
+{
+    static const int types[] = { TQ_Q4_0, TQ_Q5_0, TQ_Q4_1, TQ_Q5_1 };
+    const tq_kernels *sets[] = { tq_kernels_ref(), tq_kernels_avx2(), tq_kernels_avx512() };
+    const int rows = 3, cols = 128, batch = 20;
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        const int type = types[t];
+        gemm_case g = { .type = type, .vt = TQ_Q8_0, .rows = rows, .cols = cols,
+                        .batch = batch };
+        g.w_row = tq_row_size(type, cols);
+        g.x_row = tq_row_size(TQ_Q8_0, cols);
+        g.W = mem_alloc((size_t)rows * g.w_row);
+        g.xq = mem_alloc((size_t)batch * g.x_row);
+        g.want = mem_alloc((size_t)rows * batch * sizeof(float));
+        g.scale = mem_alloc((size_t)rows * batch * sizeof(double));
+        float *wf = mem_alloc((size_t)cols * sizeof(float));
+        float *y = mem_alloc((size_t)rows * batch * sizeof(float));
+        REQUIRE(g.W && g.xq && g.want && g.scale && wf && y);
+        const tq_f16 one = 0x3c00, half = 0x3800;
+        for (int i = 0; i < rows * cols / 32; i++) {
+            if (type == TQ_Q4_0) { /* nibbles 0: -8 */
+                block_q4_0 *x = (block_q4_0 *)g.W + i;
+                memset(x->qs, 0, sizeof x->qs);
+                x->d = one;
+            } else if (type == TQ_Q5_0) { /* nibbles and fifth bits 0: -16 */
+                block_q5_0 *x = (block_q5_0 *)g.W + i;
+                memset(x->qs, 0, sizeof x->qs);
+                memset(x->qh, 0, sizeof x->qh);
+                x->d = one;
+            } else if (type == TQ_Q4_1) { /* 15 */
+                block_q4_1 *x = (block_q4_1 *)g.W + i;
+                memset(x->qs, 0xff, sizeof x->qs);
+                x->d = one, x->m = half;
+            } else { /* Q5_1: 31 */
+                block_q5_1 *x = (block_q5_1 *)g.W + i;
+                memset(x->qs, 0xff, sizeof x->qs);
+                memset(x->qh, 0xff, sizeof x->qh);
+                x->d = one, x->m = half;
+            }
+        }
+        const tq_f16 da = tq_f32_to_f16(1.0f / 64);
+        for (int b = 0; b < batch; b++)
+            for (int i = 0; i < cols / 32; i++) {
+                block_q8_0 *x = (block_q8_0 *)(g.xq + (size_t)b * g.x_row) + i;
+                x->d = da;
+                memset(x->qs, b % 2 ? 127 : -128, sizeof x->qs);
+            }
+        for (int r = 0; r < rows; r++) {
+            tq_dequantize(type, g.W + (size_t)r * g.w_row, wf, cols);
+            for (int b = 0; b < batch; b++) {
+                const double x = (b % 2 ? 127 : -128) / 64.0;
+                double sum = 0, abs_sum = 0;
+                for (int k = 0; k < cols; k++)
+                    sum += wf[k] * x, abs_sum += fabs(wf[k] * x);
+                g.want[(size_t)b * rows + r] = (float)sum;
+                g.scale[(size_t)b * rows + r] = abs_sum;
+            }
+        }
+        for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
+            if (!sets[s] || !tq_kernels_gemm_int8(sets[s], type))
                 continue;
             REQUIRE(run_gemm(sets[s], &g, y));
             check_outputs(sets[s]->name, &g, y);
@@ -467,7 +541,7 @@ TEST(gemmf_every_set_vs_double)
     }
 }
 
-/* A set without an int8 GEMM (AVX2) multiplies batches on quantized weights in the float
+/* Quantized weights beyond a set's int8 GEMM (AVX2: Q8_0) are multiplied in the float
  * GEMM, decoded to F32: the result is then the product of the dequantized weights with the
  * activations as the vec_dot type rounds them, to float rounding. Columns: whole 256-value
  * chunks, and for the legacy types a 32-value tail chunk (288). */
@@ -478,9 +552,11 @@ TEST(gemmf_quantized_vs_double)
     static const int shapes[][3] = { { 37, 768, 21 }, { 5, 512, 8 }, { 50, 256, 13 } };
     int runs = 0;
     for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
-        if (!sets[s] || sets[s]->gemm || !sets[s]->gemmf)
+        if (!sets[s] || !sets[s]->gemmf)
             continue;
         for (size_t t = 0; t < sizeof qtypes / sizeof qtypes[0]; t++) {
+            if (tq_kernels_gemm_int8(sets[s], qtypes[t]))
+                continue;
             for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++, runs++)
                 check_gemmf(sets[s], qtypes[t], shapes[i][0], shapes[i][1], shapes[i][2],
                             11u + (uint32_t)(t * 10 + i));
@@ -489,11 +565,11 @@ TEST(gemmf_quantized_vs_double)
         }
     }
     if (tq_kernels_avx2())
-        CHECK(runs > 0); /* the AVX2 set takes this path */
+        CHECK(runs > 0); /* the AVX2 set takes this path for Q8_0 */
 }
 
 /* The SIMD decoders' panels are the plain-C one, bit for bit, padding included, for the
- * float types and (AVX2, which decodes them) quantized ones. */
+ * float types and the quantized ones a set decodes to F32 (AVX2: Q8_0). */
 static void check_unpack(const tq_kernels *k, int type, int rows_in, int cols, const int cuts[][3],
                          int n_cuts);
 
@@ -509,8 +585,8 @@ TEST(gemmf_unpack_simd_vs_ref)
             continue;
         for (size_t t = 0; t < sizeof float_types / sizeof float_types[0]; t++)
             check_unpack(sets[s], float_types[t], 29, 300, fcuts, 3);
-        if (!sets[s]->gemm)
-            for (size_t t = 0; t < sizeof qtypes / sizeof qtypes[0]; t++)
+        for (size_t t = 0; t < sizeof qtypes / sizeof qtypes[0]; t++)
+            if (!tq_kernels_gemm_int8(sets[s], qtypes[t]))
                 check_unpack(sets[s], qtypes[t], 29, 512, qcuts, 3);
     }
 }

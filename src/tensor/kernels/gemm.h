@@ -58,6 +58,7 @@ typedef struct tq_gemm_panel {
     int bs, nblk;        /* block size (16 or 32) and blocks per row */
     int sub;             /* K-quants: blocks per super-block (8 or 16); 0 for the others */
     bool has_min;        /* m (and for K-quants mn) is used */
+    int max_q;           /* tq_gemm_max_q of the type: no |q| is larger */
     int8_t *q;           /* [TQ_GEMM_ROWS][nblk * bs] */
     float *d, *m;        /* [TQ_GEMM_ROWS][nblk] */
     int32_t *corr;       /* [TQ_GEMM_ROWS][nblk] = -128 * sum of the block's q */
@@ -69,6 +70,9 @@ int tq_gemm_sub_blocks(int type);
 
 /* Block size of the GEMM path for a weight type, 0 when the type has none. */
 int tq_gemm_block_size(int type);
+/* The largest |q| a panel of the type can hold (Q8_0: 128, Q6_K: 32, Q4_0: 8, ...): a
+ * kernel whose sums are exact only up to some magnitude takes the types within it. */
+int tq_gemm_max_q(int type);
 /* Bytes of one packed record (one group of 16 columns, one block). */
 size_t tq_gemm_record_size(int bs);
 
@@ -92,6 +96,10 @@ void tq_gemm_unpack_ref(int type, const void *W, size_t w_row, int rows, int blk
                         tq_gemm_panel *p);
 void tq_gemm_ref(const tq_gemm_panel *p, const uint8_t *act, size_t group_stride, float *y,
                  int ldy, int rows, int cols, bool accumulate);
+void tq_gemm_unpack_avx2(int type, const void *W, size_t w_row, int rows, int blk0, int nblk,
+                         tq_gemm_panel *p);
+void tq_gemm_avx2(const tq_gemm_panel *p, const uint8_t *act, size_t group_stride, float *y,
+                  int ldy, int rows, int cols, bool accumulate);
 void tq_gemm_unpack_avx512(int type, const void *W, size_t w_row, int rows, int blk0, int nblk,
                            tq_gemm_panel *p);
 void tq_gemm_avx512(const tq_gemm_panel *p, const uint8_t *act, size_t group_stride, float *y,
@@ -99,9 +107,9 @@ void tq_gemm_avx512(const tq_gemm_panel *p, const uint8_t *act, size_t group_str
 
 /* ---- Float weights (F32, F16, BF16) ------------------------------------------------------
  * Batches on float weights multiply float activations (for F16 weights rounded to F16
- * first: the values their vec_dot sees). A set
- * without an int8 GEMM (AVX2) also takes quantized weights this way: decoded to F32 once
- * per product (tq_dequantize, exact), they meet the float activations unquantized. A panel is
+ * first: the values their vec_dot sees). Quantized weights beyond a set's int8 GEMM (AVX2:
+ * Q8_0) take this way too: decoded to F32 once per product (tq_dequantize, exact), they
+ * meet the float activations unquantized. A panel is
  * TQ_GEMMF_ROWS weight rows over kc <= TQ_GEMMF_KC values, decoded to F32 and stored
  * k-major: panel[k * TQ_GEMMF_ROWS + r] (rows past the matrix, and k past kc up to the next
  * multiple of 16, are 0). One k of the panel is then two vectors of 16 rows, which the

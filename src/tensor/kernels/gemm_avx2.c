@@ -1,17 +1,14 @@
 /*
- * gemm_avx2.c — the float GEMM (layout in gemm.h) with AVX2 and FMA: the batched path of
- * machines without AVX-512, for float and quantized weights alike.
+ * gemm_avx2.c — the GEMMs of gemm.h with AVX2 and FMA: the batched path of machines without
+ * AVX-512. Quantized weights (all but Q8_0) go through an int8 GEMM on the same panels and
+ * packed activations as the AVX-512 one (below); float weights and Q8_0 through a float
+ * GEMM on panels decoded to F32.
  *
- * AVX2 has no instruction that multiplies int8 into int32 sums (vpmaddubsw saturates int16
- * for Q8_0's range, and needs two more instructions per 32 values), so quantized panels are
- * decoded to F32 as well: tq_dequantize per row into a buffer of 32 rows, then an 8 x 8
- * register transpose into the k-major panel. Without it a batch took one matrix-vector
- * product per row: pp512 on the Q4_0 1B-shaped model ran at 16 tokens/s, slower than
- * generation.
- *
- * The tile is 2 batch rows x 32 weight rows: 8 accumulators, 4 panel loads and 2 broadcasts
- * per 8 fused multiply-adds, in 13 of the 16 vector registers; eight independent chains
- * cover the FMA latency of two pipes.
+ * The float GEMM's tile is 2 batch rows x 32 weight rows: 8 accumulators, 4 panel loads and
+ * 2 broadcasts per 8 fused multiply-adds, in 13 of the 16 vector registers; eight
+ * independent chains cover the FMA latency of two pipes. Before the int8 GEMM every
+ * quantized type took it, decoded to F32: pp512 on the 1B-shaped Q4_0 model ran at 49
+ * tokens/s, the int8 GEMM's at 97-102.
  */
 #include "tensor/kernels/gemm.h"
 
@@ -20,6 +17,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "tensor/kernels/gemm_unpack_x86.h"
 #include "tensor/kernels/kquant.h"
 #include "tensor/types.h"
 
@@ -30,168 +28,23 @@ INLINE void scale_store32(__m256i q, float d, float *out)
 {
     const __m256 dv = _mm256_set1_ps(d);
     const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
-    _mm256_storeu_ps(out, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo))));
-    _mm256_storeu_ps(out + 8, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(
-                                               _mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)))));
-    _mm256_storeu_ps(out + 16, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi))));
-    _mm256_storeu_ps(out + 24, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(
-                                                _mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)))));
-}
-
-/* 32 unsigned values u (bytes) as d * u - m in out[0 .. 32): a multiply, then a subtract,
- * as tq_dequantize rounds them (this file is built with -ffp-contract=off, so the two are
- * never fused). */
-INLINE void affine_store32(__m256i u, float d, float m, float *out)
-{
-    const __m256 dv = _mm256_set1_ps(d), mv = _mm256_set1_ps(m);
-    const __m128i lo = _mm256_castsi256_si128(u), hi = _mm256_extracti128_si256(u, 1);
     const __m128i part[4] = { lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8) };
-    for (int i = 0; i < 4; i++) {
-        __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(part[i]));
-        _mm256_storeu_ps(out + 8 * i, _mm256_sub_ps(_mm256_mul_ps(dv, v), mv));
-    }
+    for (int i = 0; i < 4; i++)
+        _mm256_storeu_ps(out + 8 * i,
+                         _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[i]))));
 }
 
-/* 32 unsigned values u as d0 * u - m0 (the first 16) and d1 * u - m1 (the last 16). */
-INLINE void affine2_store32(__m256i u, float d0, float m0, float d1, float m1, float *out)
-{
-    const __m128i lo = _mm256_castsi256_si128(u), hi = _mm256_extracti128_si256(u, 1);
-    const __m128i part[4] = { lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8) };
-    for (int i = 0; i < 4; i++) {
-        __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(part[i]));
-        __m256 dv = _mm256_set1_ps(i < 2 ? d0 : d1), mv = _mm256_set1_ps(i < 2 ? m0 : m1);
-        _mm256_storeu_ps(out + 8 * i, _mm256_sub_ps(_mm256_mul_ps(dv, v), mv));
-    }
-}
-
-/* 32 int8 values q as s0 * q (the first 16) and s1 * q (the last 16) in out[0 .. 32). */
-INLINE void scale2_store32(__m256i q, float s0, float s1, float *out)
-{
-    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
-    const __m128i part[4] = { lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8) };
-    for (int i = 0; i < 4; i++) {
-        __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[i]));
-        _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(_mm256_set1_ps(i < 2 ? s0 : s1), v));
-    }
-}
-
-/* Row values k0 .. k0+kc-1 as floats in out[0 .. kpad), zero past kc. Q4_0, Q8_0, Q2_K,
- * Q3_K, Q4_K, Q5_K and Q6_K are decoded here (the plain-C decoder was a tenth of a prompt, for Q5_K
- * nearly a third); the arithmetic is tq_dequantize's, so the values are the same to the
- * bit. */
+/* Row values k0 .. k0+kc-1 as floats in out[0 .. kpad), zero past kc. Q8_0 (the one
+ * quantized type the float path still takes here), F16 and BF16 are decoded here, the
+ * arithmetic being tq_dequantize's, so the values are the same to the bit. */
 static void decode_row(int type, const uint8_t *row, int k0, int kc, int kpad, float *out)
 {
     int k = 0;
-    if (type == TQ_Q4_0) {
-        const block_q4_0 *x = (const block_q4_0 *)row + k0 / QK4_0;
-        const __m128i m4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
-        for (; k < kc; k += QK4_0, x++) {
-            __m128i v = _mm_loadu_si128((const __m128i *)x->qs);
-            __m128i lo = _mm_sub_epi8(_mm_and_si128(v, m4), eight);
-            __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m4), eight);
-            scale_store32(_mm256_set_m128i(hi, lo), tq_f16_to_f32(x->d), out + k);
-        }
-    } else if (type == TQ_Q8_0) {
+    if (type == TQ_Q8_0) {
         const block_q8_0 *x = (const block_q8_0 *)row + k0 / QK8_0;
         for (; k < kc; k += QK8_0, x++)
             scale_store32(_mm256_loadu_si256((const __m256i *)x->qs), tq_f16_to_f32(x->d),
                           out + k);
-    } else if (type == TQ_Q4_K || type == TQ_Q5_K) {
-        /* Q5_K: Q4_K's layout with qh in front of qs; bit 2j (2j + 1) of qh[l] tops the
-         * low (high) nibble of qs[32 j + l] */
-        const size_t bsz = type == TQ_Q4_K ? sizeof(block_q4_K) : sizeof(block_q5_K);
-        const uint8_t *x = row + (size_t)(k0 / QK_K) * bsz;
-        const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
-        for (; k < kc; k += QK_K, x += bsz) {
-            const block_q4_K *b4 = (const block_q4_K *)x;
-            const block_q5_K *b5 = (const block_q5_K *)x;
-            const bool q4 = type == TQ_Q4_K;
-            const uint8_t *qs = q4 ? b4->qs : b5->qs;
-            const __m256i qh = q4 ? _mm256_setzero_si256()
-                                  : _mm256_loadu_si256((const __m256i *)b5->qh);
-            const float d = tq_f16_to_f32(q4 ? b4->d : b5->d);
-            const float dmin = tq_f16_to_f32(q4 ? b4->dmin : b5->dmin);
-            uint32_t w[4];
-            uint8_t sm[16]; /* scales of the eight sub-blocks, then their mins */
-            kq_unpack_scales_q4k(q4 ? b4->scales : b5->scales, w);
-            memcpy(sm, w, sizeof sm);
-            for (int j = 0; j < 4; j++) {
-                __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
-                __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j), one);
-                __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one);
-                float *o = out + k + 64 * j;
-                affine_store32(_mm256_or_si256(_mm256_and_si256(q, m4), _mm256_slli_epi16(h0, 4)),
-                               d * (float)sm[2 * j], dmin * (float)sm[8 + 2 * j], o);
-                affine_store32(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
-                                               _mm256_slli_epi16(h1, 4)),
-                               d * (float)sm[2 * j + 1], dmin * (float)sm[9 + 2 * j], o + 32);
-            }
-        }
-    } else if (type == TQ_Q6_K) {
-        /* value l + 32 g of a 128-value half: the nibble of ql[l + 32 (g & 1)] picked by
-         * g >> 1, with bits 2g, 2g+1 of qh[l] on top, minus 32; scale sc[l / 16 + 2 g] */
-        const block_q6_K *x = (const block_q6_K *)row + k0 / QK_K;
-        const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3);
-        const __m256i bias = _mm256_set1_epi8(32);
-        for (; k < kc; k += QK_K, x++) {
-            const float d = tq_f16_to_f32(x->d);
-            for (int half = 0; half < 2; half++) {
-                const __m256i ql0 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * half));
-                const __m256i ql1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * half + 32));
-                const __m256i qh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * half));
-                const int8_t *sc = x->scales + 8 * half;
-                for (int g = 0; g < 4; g++) {
-                    __m256i lo = g & 1 ? ql1 : ql0;
-                    if (g >> 1)
-                        lo = _mm256_srli_epi16(lo, 4);
-                    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), m3);
-                    __m256i q = _mm256_sub_epi8(
-                        _mm256_or_si256(_mm256_and_si256(lo, m4), _mm256_slli_epi16(hi, 4)),
-                        bias);
-                    scale2_store32(q, d * (float)sc[2 * g], d * (float)sc[2 * g + 1],
-                                   out + k + 128 * half + 32 * g);
-                }
-            }
-        }
-    } else if (type == TQ_Q2_K || type == TQ_Q3_K) {
-        /* value l + 16 k of group 2 (4 half + s) + k: bits 2s, 2s+1 of qs[32 half + 16 k + l]
-         * (Q3_K: less 4 where bit 4 half + s of hmask[16 k + l] is clear) */
-        const size_t bsz = type == TQ_Q2_K ? sizeof(block_q2_K) : sizeof(block_q3_K);
-        const uint8_t *x = row + (size_t)(k0 / QK_K) * bsz;
-        const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
-        for (; k < kc; k += QK_K, x += bsz) {
-            const block_q2_K *b2 = (const block_q2_K *)x;
-            const block_q3_K *b3 = (const block_q3_K *)x;
-            const bool q2 = type == TQ_Q2_K;
-            const float d = tq_f16_to_f32(q2 ? b2->d : b3->d);
-            const float dmin = q2 ? tq_f16_to_f32(b2->dmin) : 0.0f;
-            uint32_t w[4] = { 0 };
-            uint8_t s3[16]; /* Q3_K's scales, biased by 32 */
-            if (!q2) /* a Q2_K block is shorter: b3->scales would lie past its end */
-                kq_unpack_scales_q3k(b3->scales, w);
-            memcpy(s3, w, sizeof s3);
-            const __m256i hm = q2 ? _mm256_setzero_si256()
-                                  : _mm256_loadu_si256((const __m256i *)b3->hmask);
-            for (int half = 0; half < 2; half++) {
-                const __m256i qs = _mm256_loadu_si256(
-                    (const __m256i *)((q2 ? b2->qs : b3->qs) + 32 * half));
-                for (int sh = 0; sh < 4; sh++) {
-                    const int g = 2 * (4 * half + sh);
-                    float *o = out + k + 16 * g;
-                    __m256i v = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * sh), m3);
-                    if (q2) {
-                        const uint8_t a = b2->scales[g], b = b2->scales[g + 1];
-                        affine2_store32(v, d * (float)(a & 0xf), dmin * (float)(a >> 4),
-                                        d * (float)(b & 0xf), dmin * (float)(b >> 4), o);
-                    } else {
-                        __m256i h = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * half + sh), one);
-                        v = _mm256_sub_epi8(_mm256_or_si256(v, _mm256_slli_epi16(h, 2)),
-                                            _mm256_set1_epi8(4));
-                        scale2_store32(v, d * (float)(s3[g] - 32), d * (float)(s3[g + 1] - 32), o);
-                    }
-                }
-            }
-        }
     } else if (type == TQ_F16) {
         for (; k + 8 <= kc; k += 8)
             _mm256_storeu_ps(out + k, _mm256_cvtph_ps(_mm_loadu_si128(
@@ -299,6 +152,206 @@ void tq_gemmf_avx2(const float *panel, int kc, const float *x, size_t ldx, float
             tile(panel, half, kc, x + (size_t)c * ldx, ldx, y + (size_t)c * ldy, ldy, 1, hr,
                  accumulate);
     }
+}
+
+/* ---- int8 panels (layouts in gemm.h) --------------------------------------------------------
+ * vpmaddubsw multiplies the packed activations (a + 128, unsigned) by a broadcast dword of
+ * weight quants (signed) and adds neighbouring products into int16; two of those are added
+ * before vpmaddwd widens them to int32, so a byte product costs 1.5 multiply instructions
+ * per 32 instead of the float path's 4 fused multiply-adds (and the panel is a quarter the
+ * size). Exact as long as no int16 sum saturates: 2 products x 2 steps x 255 x |q| <= 32767
+ * holds for |q| <= 32, every type but Q8_0 (gemm_max_q in kernels.h; Q8_0 stays on the
+ * float path). For the K-quants vpmaddwd multiplies by the block's integer scale instead of
+ * 1, so a super-block sums in integers as in gemm.h without a vpmulld, starting from
+ * sum(sc * corr); the float steps are tq_gemm_ref's, so results are bit-identical to it.
+ *
+ * A tile is 2 panel rows x one group of 16 columns (two registers of 8 columns): per two
+ * dwords, 4 activation loads and 4 broadcasts feed 8 vpmaddubsw; the int32 sums and the 4
+ * float accumulators stay in registers for the whole row of blocks. */
+
+INLINE __m256i bcast_q(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/* s[r][h] += w[r] * the products of dwords g .. g + n - 1 of panel rows qb, qb + ld with the
+ * 8 columns h of record ra (w: 1, or a K-quant's block scale), summed in int16 first. */
+INLINE void steps(const int8_t *qb, int ld, const uint8_t *ra, int g, const int n,
+                  const __m256i w[2], __m256i s[2][2])
+{
+    #pragma GCC unroll 2
+    for (int r = 0; r < 2; r++)
+        #pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m256i p = _mm256_setzero_si256();
+            #pragma GCC unroll 8
+            for (int i = 0; i < n; i++)
+                p = _mm256_add_epi16(p, _mm256_maddubs_epi16(
+                        _mm256_loadu_si256((const __m256i *)(ra + 64 * (g + i) + 32 * h)),
+                        bcast_q(qb + (size_t)r * ld + 4 * (g + i))));
+            s[r][h] = _mm256_add_epi32(s[r][h], _mm256_madd_epi16(p, w[r]));
+        }
+}
+
+/* acc[r][h] += the products of panel rows r0, r0 + 1 with the group at a (plain types).
+ * The float accumulators live in memory (L1): in registers they left too few for the
+ * integer loop, which then spilled inside it. */
+INLINE void tile_i8(const tq_gemm_panel *p, int r0, const uint8_t *a, const int bs,
+                    const bool has_min, const int n, float acc[2][2][8])
+{
+    const int nblk = p->nblk, ld = nblk * bs;
+    const size_t rec = tq_gemm_record_size(bs), o = (size_t)r0 * nblk;
+    const __m256i one[2] = { _mm256_set1_epi16(1), _mm256_set1_epi16(1) };
+    for (int b = 0; b < nblk; b++) {
+        const uint8_t *ra = a + (size_t)b * rec;
+        const int8_t *qb = p->q + (size_t)r0 * ld + (size_t)b * bs;
+        __m256i s[2][2];
+        for (int r = 0; r < 2; r++)
+            s[r][0] = s[r][1] = _mm256_set1_epi32(p->corr[o + r * nblk + b]);
+        #pragma GCC unroll 4
+        for (int g = 0; g < bs / 4; g += n)
+            steps(qb, ld, ra, g, n, one, s);
+        const float *da = (const float *)(ra + TQ_GEMM_COLS * bs);
+        for (int h = 0; h < 2; h++) {
+            const __m256 dav = _mm256_loadu_ps(da + 8 * h);
+            for (int r = 0; r < 2; r++) {
+                __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(s[r][h]), dav);
+                __m256 f = _mm256_fmadd_ps(v, _mm256_set1_ps(p->d[o + r * nblk + b]),
+                                           _mm256_loadu_ps(acc[r][h]));
+                if (has_min)
+                    f = _mm256_fmadd_ps(_mm256_set1_ps(p->m[o + r * nblk + b]),
+                                        _mm256_loadu_ps(da + TQ_GEMM_COLS + 8 * h), f);
+                _mm256_storeu_ps(acc[r][h], f);
+            }
+        }
+    }
+}
+
+/* The same for K-quant panels: T = sum(sc * isum) per super-block, then the float steps. */
+INLINE void tile_i8_k(const tq_gemm_panel *p, int r0, const uint8_t *a, const int bs,
+                      const bool has_min, const int n, float acc[2][2][8])
+{
+    const int nblk = p->nblk, ld = nblk * bs, sub = QK_K / bs;
+    const size_t rec = tq_gemm_record_size(bs), o = (size_t)r0 * nblk;
+    for (int b0 = 0; b0 < nblk; b0 += sub) {
+        __m256i T[2][2];
+        for (int r = 0; r < 2; r++) {
+            int32_t t0 = 0;
+            for (int b = b0; b < b0 + sub; b++)
+                t0 += p->sc[o + r * nblk + b] * p->corr[o + r * nblk + b];
+            T[r][0] = T[r][1] = _mm256_set1_epi32(t0);
+        }
+        for (int b = b0; b < b0 + sub; b++) {
+            const uint8_t *ra = a + (size_t)b * rec;
+            const int8_t *qb = p->q + (size_t)r0 * ld + (size_t)b * bs;
+            const __m256i sc[2] = { _mm256_set1_epi16((int16_t)p->sc[o + b]),
+                                    _mm256_set1_epi16((int16_t)p->sc[o + nblk + b]) };
+            #pragma GCC unroll 4
+            for (int g = 0; g < bs / 4; g += n)
+                steps(qb, ld, ra, g, n, sc, T);
+        }
+        const uint8_t *rb = a + (size_t)b0 * rec;
+        for (int h = 0; h < 2; h++) {
+            const __m256 dav = _mm256_loadu_ps((const float *)(rb + TQ_GEMM_COLS * bs) + 8 * h);
+            for (int r = 0; r < 2; r++) {
+                const size_t ob = o + r * nblk + b0;
+                __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(T[r][h]), _mm256_set1_ps(p->d[ob]));
+                if (has_min) {
+                    __m256i M = _mm256_setzero_si256();
+                    for (int j = 0; j < sub; j += 2) {
+                        const uint8_t *sa = rb + (size_t)j * rec + TQ_GEMM_COLS * (bs + 4) + 32 * h;
+                        M = _mm256_add_epi32(M, _mm256_madd_epi16(
+                                                    _mm256_loadu_si256((const __m256i *)sa),
+                                                    _mm256_set1_epi32(p->mn[ob + j])));
+                    }
+                    f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(M), _mm256_set1_ps(p->m[ob]), f);
+                }
+                _mm256_storeu_ps(acc[r][h], _mm256_fmadd_ps(f, dav, _mm256_loadu_ps(acc[r][h])));
+            }
+        }
+    }
+}
+
+INLINE void gemm_i8(const tq_gemm_panel *p, const uint8_t *act, size_t group_stride, float *y,
+                    int ldy, int rows, int cols, bool accumulate, const int bs,
+                    const bool has_min, const bool kquant, const int n)
+{
+    const int ngroups = (cols + TQ_GEMM_COLS - 1) / TQ_GEMM_COLS;
+    for (int G = 0; G < ngroups; G++) {
+        const uint8_t *a = act + (size_t)G * group_stride;
+        /* t[c][r]: the tile turned around, so each output row is written as one run */
+        float t[TQ_GEMM_COLS][TQ_GEMM_ROWS];
+        for (int r0 = 0; r0 < rows; r0 += 2) {
+            float acc[2][2][8] = { 0 };
+            if (kquant)
+                tile_i8_k(p, r0, a, bs, has_min, n, acc);
+            else
+                tile_i8(p, r0, a, bs, has_min, n, acc);
+            for (int r = 0; r < 2; r++)
+                for (int c = 0; c < TQ_GEMM_COLS; c++)
+                    t[c][r0 + r] = acc[r][c / 8][c % 8];
+        }
+        /* plain stores: vmaskmovps stores are microcoded and slow on AMD cores */
+        for (int c = 0; c < TQ_GEMM_COLS && G * TQ_GEMM_COLS + c < cols; c++) {
+            float *out = y + (size_t)(G * TQ_GEMM_COLS + c) * ldy;
+            if (rows < TQ_GEMM_ROWS) {
+                for (int r = 0; r < rows; r++)
+                    out[r] = accumulate ? out[r] + t[c][r] : t[c][r];
+                continue;
+            }
+            __m256 v0 = _mm256_loadu_ps(t[c]), v1 = _mm256_loadu_ps(t[c] + 8);
+            if (accumulate) {
+                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(out));
+                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(out + 8));
+            }
+            _mm256_storeu_ps(out, v0);
+            _mm256_storeu_ps(out + 8, v1);
+        }
+    }
+}
+
+/* One function per variant, so that each gets its registers allocated on its own; n: dwords
+ * summed in int16 (4 where |q| <= 16: 2 x 4 x 255 x 16 = 32640). */
+#define GEMM_VARIANT(name, bs, has_min, kquant, n)                                              \
+    static __attribute__((noinline)) void name(const tq_gemm_panel *p, const uint8_t *act,     \
+                                               size_t gs, float *y, int ldy, int rows,         \
+                                               int cols, bool accumulate)                      \
+    {                                                                                          \
+        gemm_i8(p, act, gs, y, ldy, rows, cols, accumulate, bs, has_min, kquant, n);           \
+    }
+GEMM_VARIANT(gemm_plain, 32, false, false, 4)  /* Q4_0, Q5_0 */
+GEMM_VARIANT(gemm_min4, 32, true, false, 4)    /* Q4_1 */
+GEMM_VARIANT(gemm_min2, 32, true, false, 2)    /* Q5_1 */
+GEMM_VARIANT(gemm_q45k4, 32, true, true, 4)    /* Q4_K */
+GEMM_VARIANT(gemm_q45k2, 32, true, true, 2)    /* Q5_K */
+GEMM_VARIANT(gemm_q6k4, 16, false, true, 4)    /* Q3_K */
+GEMM_VARIANT(gemm_q6k2, 16, false, true, 2)    /* Q6_K */
+GEMM_VARIANT(gemm_q2k, 16, true, true, 4)
+
+_Static_assert(2 * 4 * 255 * 16 <= 32767 && 2 * 2 * 255 * 32 <= 32767, "int16 sums overflow");
+
+void tq_gemm_avx2(const tq_gemm_panel *p, const uint8_t *act, size_t group_stride, float *y,
+                  int ldy, int rows, int cols, bool accumulate)
+{
+    const bool four = p->max_q <= 16;
+    if (p->sub && p->bs == 16 && p->has_min)
+        gemm_q2k(p, act, group_stride, y, ldy, rows, cols, accumulate);
+    else if (p->sub && p->bs == 16) /* Q3_K, Q6_K */
+        (four ? gemm_q6k4 : gemm_q6k2)(p, act, group_stride, y, ldy, rows, cols, accumulate);
+    else if (p->sub)
+        (four ? gemm_q45k4 : gemm_q45k2)(p, act, group_stride, y, ldy, rows, cols, accumulate);
+    else if (p->has_min)
+        (four ? gemm_min4 : gemm_min2)(p, act, group_stride, y, ldy, rows, cols, accumulate);
+    else /* Q4_0, Q5_0 (Q8_0's |q| is beyond gemm_max_q: matmul never sends it here) */
+        gemm_plain(p, act, group_stride, y, ldy, rows, cols, accumulate);
+}
+
+void tq_gemm_unpack_avx2(int type, const void *W, size_t w_row, int rows, int blk0, int nblk,
+                         tq_gemm_panel *p)
+{
+    gemm_unpack_x86(type, W, w_row, rows, blk0, nblk, p);
 }
 
 #endif /* AVX2, FMA, F16C */

@@ -29,6 +29,20 @@ int tq_gemm_block_size(int type)
     }
 }
 
+int tq_gemm_max_q(int type)
+{
+    switch (type) {
+    case TQ_Q2_K: return 3;   /* 0..3 */
+    case TQ_Q3_K: return 4;   /* -4..3 */
+    case TQ_Q4_0: return 8;   /* -8..7 */
+    case TQ_Q4_1: case TQ_Q4_K: return 15;
+    case TQ_Q5_0: return 16;  /* -16..15 */
+    case TQ_Q5_1: case TQ_Q5_K: return 31;
+    case TQ_Q6_K: return 32;  /* -32..31 */
+    default: return 128;      /* Q8_0: any int8 */
+    }
+}
+
 int tq_gemm_sub_blocks(int type)
 {
     switch (type) {

@@ -226,6 +226,7 @@ static inline void gemm_unpack_rows(int type, const void *W, size_t w_row, int r
     p->nblk = nblk;
     p->sub = tq_gemm_sub_blocks(type);
     p->has_min = gu_has_min(type);
+    p->max_q = tq_gemm_max_q(type);
     for (int r = 0; r < TQ_GEMM_ROWS; r++) {
         int8_t *q = p->q + (size_t)r * ld;
         const size_t o = (size_t)r * nblk;

@@ -5,8 +5,8 @@
  * each probe runs `iters` rounds of ten independent multiply-adds of the set's widest kind
  * (ten chains cover the latency of every x86 core we know, so throughput, not latency,
  * decides) and returns the multiply-adds done. The caller times it. int8: 8-bit products
- * summed into int32 lanes (vpdpbusd for AVX-512 VNNI; NULL where a set has no single
- * instruction for it). fp32: fused multiply-adds of float lanes.
+ * summed into int32 lanes (vpdpbusd for AVX-512 VNNI) or int16 pairs (vpmaddubsw for
+ * AVX2). fp32: fused multiply-adds of float lanes.
  *
  * And the memory side, for tensor/membw.c: read_sum adds up `bytes` bytes (a multiple of
  * 256) from buf, 64-byte aligned, as one stream of the set's widest loads into four
@@ -28,6 +28,7 @@ typedef uint64_t (*tq_read_fn)(const void *buf, size_t bytes);
 
 uint64_t tq_peak_int8_avx512(uint64_t iters);
 uint64_t tq_peak_fp32_avx512(uint64_t iters);
+uint64_t tq_peak_int8_avx2(uint64_t iters);
 uint64_t tq_peak_fp32_avx2(uint64_t iters);
 
 uint64_t tq_read_sum_ref(const void *buf, size_t bytes);
