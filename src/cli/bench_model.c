@@ -194,6 +194,7 @@ int bench_model(const char *path, int pp, int tg, int threads, int reps, bool js
         fprintf(stderr, "hearth bench: %s\n", err.msg);
         goto done;
     }
+    /* the probes read the first part's weights (the whole file unless the model is split) */
     size_t weights = g->map.size > g->data_offset ? g->map.size - g->data_offset : 0;
     tq_pool *probe_pool = weights >= PROBE_MIN ? tq_pool_new(threads) : NULL;
     stat_acc pp_acc = { 0 }, tg_acc = { 0 }, ttft_acc = { 0 }, bw_acc = { 0 }, frac_acc = { 0 };

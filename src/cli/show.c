@@ -26,6 +26,7 @@ struct summary {
     const char *path, *arch, *name, *tok_model, *tok_pre;
     const char *license, *license_name, *license_link;
     uint32_t version;
+    int parts;
     uint64_t params, n_tensors, tensor_bytes, vocab;
     bool has_vocab, chat_template;
     /* Hyperparameters: value and whether the file has it. */
@@ -48,6 +49,7 @@ static void summarise(const gguf_file *f, const char *path, struct summary *s)
     memset(s, 0, sizeof *s);
     s->path = path;
     s->version = f->version;
+    s->parts = f->n_parts;
     s->arch = gguf_get_str(f, "general.architecture");
     s->name = gguf_get_str(f, "general.name");
     s->license = gguf_get_str(f, "general.license");
@@ -160,6 +162,8 @@ static void print_text(const struct summary *s)
 {
     char a[128], b[48];
     line_str("file", s->path);
+    if (s->parts > 1)
+        line_u64("parts", (uint64_t)s->parts); /* a split model: the file is the first */
     line_u64("GGUF version", s->version);
     line_str("architecture", s->arch ? s->arch : "(not set)");
     line_str("name", s->name);
@@ -250,6 +254,7 @@ static cJSON *build_json(const struct summary *s)
     cJSON *o = cJSON_CreateObject();
     bool ok = o != NULL;
     ok = ok && add_str_or_null(o, "file", s->path);
+    ok = ok && add_num_or_null(o, "parts", true, (uint64_t)s->parts);
     ok = ok && add_num_or_null(o, "gguf_version", true, s->version);
     ok = ok && add_str_or_null(o, "architecture", s->arch);
     ok = ok && add_str_or_null(o, "name", s->name);

@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/mem.h"
 #include "tensor/types.h"
@@ -658,6 +659,9 @@ static hearth_status parse(gguf_file *f, hearth_error *err)
         st = rd_alignment(&r);
     if (st == HEARTH_OK)
         st = rd_tensors(&r);
+    f->size = f->map.size;
+    f->data_size = f->n_tensors ? f->map.size - f->data_offset : 0;
+    f->n_parts = 1;
     return st;
 }
 
@@ -684,7 +688,7 @@ static hearth_status file_new(gguf_file **out, const char *name, hearth_error *e
     return HEARTH_OK;
 }
 
-hearth_status gguf_open(gguf_file **out, const char *path, hearth_error *err)
+static hearth_status open_one(gguf_file **out, const char *path, hearth_error *err)
 {
     *out = NULL;
     gguf_file *f;
@@ -695,6 +699,139 @@ hearth_status gguf_open(gguf_file **out, const char *path, hearth_error *err)
     if (st == HEARTH_OK) {
         ((struct gguf_internal *)f->arena)->owns_map = true;
         st = parse(f, err);
+    }
+    if (st != HEARTH_OK) {
+        gguf_close(f);
+        return st;
+    }
+    *out = f;
+    return HEARTH_OK;
+}
+
+/* ---- Split models ------------------------------------------------------------------------
+ * A part names its place with split.no (from 0) and split.count; llama.cpp writes them as
+ * u16 and the first part's split.tensors.count as i32, but any integer type is taken. The
+ * parts' file names follow gguf-split's PREFIX-%05d-of-%05d.gguf (numbers from 1). */
+
+/* split.no and split.count of f: count 0 when f is not a part of a split model. */
+static hearth_status split_place(const gguf_file *f, uint32_t *no, uint32_t *count,
+                                 hearth_error *err)
+{
+    *no = *count = 0;
+    if (!gguf_find(f, "split.count"))
+        return HEARTH_OK;
+    if (!gguf_get_u32(f, "split.count", count) || *count < 1 || *count > GGUF_MAX_PARTS)
+        return err_set(err, HEARTH_ERR_FORMAT, "%s: split.count must be a number from 1 to %d",
+                       f->path, GGUF_MAX_PARTS);
+    if (!gguf_get_u32(f, "split.no", no) || *no >= *count)
+        return err_set(err, HEARTH_ERR_FORMAT, "%s: split.no must be a number below split.count "
+                       "(%" PRIu32 ")", f->path, *count);
+    return HEARTH_OK;
+}
+
+/* The length of PREFIX in path = PREFIX-NNNNN-of-MMMMM.gguf with NNNNN = no + 1 and
+ * MMMMM = count, or 0 when path is not named so. */
+static size_t split_prefix(const char *path, uint32_t no, uint32_t count)
+{
+    char tail[64];
+    int n = snprintf(tail, sizeof tail, "-%05" PRIu32 "-of-%05" PRIu32 ".gguf", no + 1, count);
+    size_t len = strlen(path);
+    if (n <= 0 || len <= (size_t)n || strcmp(path + len - (size_t)n, tail) != 0)
+        return 0;
+    return len - (size_t)n;
+}
+
+/* Open parts 2 .. count of f (the first part, named with prefix length plen) and list
+ * their tensors with f's. */
+static hearth_status open_parts(gguf_file *f, size_t plen, uint32_t count, hearth_error *err)
+{
+    f->parts = mem_calloc(count - 1, sizeof *f->parts);
+    if (!f->parts)
+        return err_set(err, HEARTH_ERR_NOMEM, "%s: out of memory", f->path);
+    uint64_t total = f->n_tensors;
+    for (uint32_t i = 1; i < count; i++) {
+        char *path = mem_alloc(plen + 32);
+        if (!path)
+            return err_set(err, HEARTH_ERR_NOMEM, "%s: out of memory", f->path);
+        snprintf(path, plen + 32, "%.*s-%05" PRIu32 "-of-%05" PRIu32 ".gguf", (int)plen,
+                 f->path, i + 1, count);
+        hearth_status st = access(path, F_OK) != 0
+            ? err_set(err, HEARTH_ERR_IO, "%s: part %" PRIu32 " of this %" PRIu32 "-part model is "
+                      "missing: %s (all parts belong in one directory)", f->path, i + 1, count,
+                      path)
+            : open_one(&f->parts[i - 1], path, err);
+        mem_free(path);
+        if (st != HEARTH_OK)
+            return st;
+        gguf_file *part = f->parts[i - 1];
+        f->n_parts++;
+        uint32_t no, n;
+        if ((st = split_place(part, &no, &n, err)) != HEARTH_OK)
+            return st;
+        if (n != count || no != i)
+            return err_set(err, HEARTH_ERR_FORMAT, "%s: says it is part %" PRIu32 " of %" PRIu32
+                           ", expected part %" PRIu32 " of %" PRIu32, part->path, no + 1, n,
+                           i + 1, count);
+        total += part->n_tensors;
+        f->size += part->size;
+        f->data_size += part->data_size;
+    }
+    uint64_t want;
+    if (gguf_get_u64(f, "split.tensors.count", &want) && want != total)
+        return err_set(err, HEARTH_ERR_FORMAT, "%s: split.tensors.count is %" PRIu64 " but the "
+                       "%" PRIu32 " parts hold %" PRIu64 " tensors", f->path, want, count, total);
+    /* one list and one index over all parts (names stay in each part's arena) */
+    struct gguf_internal *in = f->arena;
+    gguf_tensor *all = mem_calloc((size_t)total, sizeof *all);
+    struct name_index ix;
+    if (!all || !index_init(&ix, total)) {
+        mem_free(all);
+        return err_set(err, HEARTH_ERR_NOMEM, "%s: out of memory", f->path);
+    }
+    mem_free(in->tensor_index.slots);
+    in->tensor_index = ix;
+    memcpy(all, f->tensors, (size_t)f->n_tensors * sizeof *all);
+    mem_free(f->tensors);
+    f->tensors = all;
+    for (int p = 0; p < f->n_parts - 1; p++) {
+        memcpy(all + f->n_tensors, f->parts[p]->tensors,
+               (size_t)f->parts[p]->n_tensors * sizeof *all);
+        f->n_tensors += f->parts[p]->n_tensors;
+    }
+    for (uint64_t i = 0; i < total; i++) {
+        size_t *slot = index_probe(&in->tensor_index, in->hash_seed, all, sizeof *all,
+                                   all[i].name.s, (size_t)all[i].name.len);
+        if (*slot) {
+            char name[64];
+            return err_set(err, HEARTH_ERR_FORMAT, "%s: tensor '%s' is in two of its parts",
+                           f->path, printable(&all[i].name, name, sizeof name));
+        }
+        *slot = (size_t)i + 1;
+    }
+    return HEARTH_OK;
+}
+
+hearth_status gguf_open(gguf_file **out, const char *path, hearth_error *err)
+{
+    gguf_file *f;
+    hearth_status st = open_one(&f, path, err);
+    if (st != HEARTH_OK)
+        return st;
+    uint32_t no, count;
+    if ((st = split_place(f, &no, &count, err)) == HEARTH_OK && count > 1) {
+        const size_t plen = split_prefix(path, no, count);
+        if (no != 0)
+            st = plen ? err_set(err, HEARTH_ERR_INVALID, "%s is part %" PRIu32 " of a %" PRIu32
+                                "-part model: open the first part, %.*s-00001-of-%05" PRIu32
+                                ".gguf", path, no + 1, count, (int)plen, path, count)
+                      : err_set(err, HEARTH_ERR_INVALID, "%s is part %" PRIu32 " of a %" PRIu32
+                                "-part model: open the first part", path, no + 1, count);
+        else if (!plen)
+            st = err_set(err, HEARTH_ERR_INVALID, "%s is the first part of a %" PRIu32 "-part "
+                         "model, but not named NAME-00001-of-%05" PRIu32 ".gguf, so its other "
+                         "parts cannot be found", path, count, count);
+        else
+            st = open_parts(f, plen, count, err);
     }
     if (st != HEARTH_OK) {
         gguf_close(f);
@@ -726,6 +863,9 @@ void gguf_close(gguf_file *f)
 {
     if (!f)
         return;
+    for (int p = 0; p < f->n_parts - 1; p++)
+        gguf_close(f->parts[p]);
+    mem_free(f->parts);
     struct gguf_internal *in = f->arena;
     if (in->owns_map)
         file_map_close(&f->map);
@@ -1060,6 +1200,11 @@ static hearth_status set_kv(gguf_writer *w, const char *key, gguf_value *val)
 static hearth_status set_scalar(gguf_writer *w, const char *key, gguf_value v)
 {
     return set_kv(w, key, &v);
+}
+
+hearth_status gguf_set_u16(gguf_writer *w, const char *key, uint16_t v)
+{
+    return set_scalar(w, key, (gguf_value){ .type = GGUF_U16, .v.u64 = v });
 }
 
 hearth_status gguf_set_u32(gguf_writer *w, const char *key, uint32_t v)

@@ -15,6 +15,12 @@
  *          | array { u32 elem_type | u64 count | count × value (arrays may nest) }
  *          | u64 | i64 | f64
  *
+ * Split models (llama.cpp's gguf-split: NAME-00001-of-0000N.gguf, ...): each part is a
+ * GGUF file of its own with split.no (0-based), split.count and, in the first part,
+ * split.tensors.count and all the model's metadata. gguf_open on the first part opens the
+ * others from the same directory and lists every part's tensors as its own, so loaders see
+ * one model; any other part, a missing one or an inconsistent one is refused by name.
+ *
  * The reader maps the file and treats it as hostile: every count, length, dimension and
  * offset is checked against the bytes that remain and against overflow before it is used,
  * and allocation is bounded by the file size, so a 100-byte file can never make it allocate
@@ -33,6 +39,7 @@
 
 #define GGUF_MAX_DIMS 4
 #define GGUF_DEFAULT_ALIGNMENT 32
+#define GGUF_MAX_PARTS 256 /* parts of a split model (llama.cpp writes up to 99999) */
 
 enum gguf_vtype {
     GGUF_U8 = 0, GGUF_I8 = 1, GGUF_U16 = 2, GGUF_I16 = 3, GGUF_U32 = 4, GGUF_I32 = 5,
@@ -91,14 +98,19 @@ typedef struct gguf_file {
     uint64_t n_tensors;
     gguf_tensor *tensors;
     size_t alignment;
-    size_t data_offset; /* start of the data section in the file */
+    size_t data_offset; /* start of the data section in the file (the first part's) */
+    uint64_t size;      /* bytes of the file, all parts of a split model together */
+    uint64_t data_size; /* bytes of the data sections, all parts together */
+    int n_parts;        /* 1, or the parts of a split model */
+    struct gguf_file **parts; /* parts 2 .. n_parts, whose tensors are listed in tensors */
     /* internal: arena holding the copied strings and value arrays */
     void *arena;
 } gguf_file;
 
-/* Open and validate path. On any problem: HEARTH_ERR_IO/FORMAT/UNSUPPORTED and a one-line
- * message "PATH: what is wrong". Tensors of types hearth cannot compute with (IQ…) are
- * accepted here (so `hearth show` can list them); model loaders refuse them by name. */
+/* Open and validate path (and, for the first part of a split model, its other parts). On
+ * any problem: HEARTH_ERR_IO/FORMAT/UNSUPPORTED and a one-line message "PATH: what is
+ * wrong". Tensors of types hearth cannot compute with (IQ…) are accepted here (so `hearth
+ * show` can list them); model loaders refuse them by name. */
 hearth_status gguf_open(gguf_file **out, const char *path, hearth_error *err);
 /* Parse a GGUF image already in memory (used by the fuzzer); `name` is used in messages.
  * buf must outlive the returned file. */
@@ -134,6 +146,7 @@ typedef struct gguf_writer gguf_writer;
 gguf_writer *gguf_writer_new(void);
 void gguf_writer_free(gguf_writer *w);
 /* Set (or replace) a key. Scalars: */
+hearth_status gguf_set_u16(gguf_writer *w, const char *key, uint16_t v);
 hearth_status gguf_set_u32(gguf_writer *w, const char *key, uint32_t v);
 hearth_status gguf_set_i32(gguf_writer *w, const char *key, int32_t v);
 hearth_status gguf_set_u64(gguf_writer *w, const char *key, uint64_t v);

@@ -584,7 +584,7 @@ hearth_status reg_import(registry *r, const char *file, const char *name,
     hearth_status st = gguf_open(&g, abs, err);
     if (st)
         return st;
-    e.size = g->map.size;
+    e.size = g->size;
     e.license.id = (char *)gguf_get_str(g, "general.license");
     e.license.name = (char *)gguf_get_str(g, "general.license.name");
     e.license.link = (char *)gguf_get_str(g, "general.license.link");

@@ -51,7 +51,7 @@ static void set_identity(emb_model *e)
         name = slash ? slash + 1 : e->g->path;
     }
     snprintf(e->identity, sizeof e->identity, "%s:%.160s:%dd:%zu", arch, name, emb_dim(e),
-             e->g->map.size);
+             (size_t)e->g->size);
 }
 
 /* A decoder LM that its GGUF declares an embedder (ARCH.pooling_type). */

@@ -12,10 +12,12 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "base/file.h"
 #include "base/mem.h"
 #include "formats/gguf.h"
+#include "models/llama.h"
 #include "tensor/types.h"
 
 #define MODELS TESTDATA "/models/"
@@ -1140,4 +1142,221 @@ TEST(gguf_writer_out_of_memory)
     }
     CHECK(k > 3 && k < 10000);
     CHECK_EQ(parse_copy((const unsigned char *)"", 0, "empty.gguf", &err), HEARTH_ERR_FORMAT);
+}
+
+/* ---- Split models ------------------------------------------------------------------------
+ * Parts laid out as llama.cpp's gguf-split writes them: PREFIX-0000i-of-0000n.gguf, every
+ * part with split.no and split.count (u16), the first with split.tensors.count (i32) and
+ * all the metadata, each with its run of tensors. */
+
+/* Write src as n parts; the tensors are cut into n runs in file order. */
+static bool write_split(const char *src, const char *prefix, int n)
+{
+    hearth_error err;
+    gguf_file *f;
+    if (gguf_open(&f, src, &err) != HEARTH_OK) {
+        test_fail(__FILE__, __LINE__, "%s", err.msg);
+        return false;
+    }
+    bool ok = true;
+    for (int part = 0; part < n && ok; part++) {
+        gguf_writer *w = gguf_writer_new();
+        ok = w != NULL;
+        for (uint64_t i = 0; ok && part == 0 && i < f->n_kv; i++)
+            ok = gguf_set_value(w, f->kv[i].key.s, &f->kv[i].val) == HEARTH_OK;
+        ok = ok && gguf_set_u16(w, "split.no", (uint16_t)part) == HEARTH_OK &&
+             gguf_set_u16(w, "split.count", (uint16_t)n) == HEARTH_OK;
+        if (ok && part == 0)
+            ok = gguf_set_i32(w, "split.tensors.count", (int32_t)f->n_tensors) == HEARTH_OK;
+        const uint64_t t0 = f->n_tensors * (uint64_t)part / (uint64_t)n;
+        const uint64_t t1 = f->n_tensors * (uint64_t)(part + 1) / (uint64_t)n;
+        for (uint64_t i = t0; ok && i < t1; i++) {
+            const gguf_tensor *t = &f->tensors[i];
+            ok = gguf_add_tensor_ref(w, t->name.s, t->type, t->n_dims, t->ne, t->data,
+                                     t->nbytes) == HEARTH_OK;
+        }
+        char path[1024];
+        snprintf(path, sizeof path, "%s-%05d-of-%05d.gguf", prefix, part + 1, n);
+        ok = ok && gguf_writer_write(w, path, &err) == HEARTH_OK;
+        gguf_writer_free(w);
+    }
+    gguf_close(f);
+    CHECK(ok);
+    return ok;
+}
+
+static uint64_t file_bytes(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* The logits of the last of 12 prompt tokens, from the model in file path, into out[V]. */
+static bool last_logits(const char *path, float *out, int V)
+{
+    hearth_error err;
+    gguf_file *g = NULL;
+    llm_model *m = NULL;
+    llm_ctx *c = NULL;
+    float *all = mem_alloc((size_t)12 * V * sizeof(float));
+    bool ok = all && gguf_open(&g, path, &err) == HEARTH_OK;
+    if (ok && (llm_model_load(&m, g, llm_model_default_params(), &err) != HEARTH_OK ||
+               llm_ctx_new(&c, m, llm_ctx_default_params(), &err) != HEARTH_OK))
+        ok = false;
+    int32_t tok[12], pos[12];
+    uint8_t want[12] = { 0 };
+    for (int i = 0; i < 12; i++)
+        tok[i] = 100 + 37 * i, pos[i] = i;
+    want[11] = 1;
+    ok = ok && llm_decode(c, 12, tok, pos, NULL, want, all, &err) == HEARTH_OK;
+    if (ok)
+        memcpy(out, all, (size_t)V * sizeof(float));
+    else
+        test_fail(__FILE__, __LINE__, "%s: %s", path, err.msg);
+    llm_ctx_free(c);
+    llm_model_free(m);
+    gguf_close(g);
+    mem_free(all);
+    return ok;
+}
+
+/* The parts of a split model open as one file: every tensor of the original, with the same
+ * bytes, found by name; sizes summed over the parts; the same logits from the model. */
+TEST(gguf_split_model_opens_as_one)
+{
+    const char *src = MODELS "small-llama-spm-q4_k_m.gguf";
+    char prefix[512], first[600];
+    snprintf(prefix, sizeof prefix, "%s/split3", test_tmpdir());
+    REQUIRE(write_split(src, prefix, 3));
+    snprintf(first, sizeof first, "%s-00001-of-00003.gguf", prefix);
+    hearth_error err;
+    gguf_file *orig, *f;
+    REQUIRE(gguf_open(&orig, src, &err) == HEARTH_OK);
+    if (gguf_open(&f, first, &err) != HEARTH_OK) {
+        test_fail(__FILE__, __LINE__, "%s", err.msg);
+        gguf_close(orig);
+        return;
+    }
+    CHECK_EQ(f->n_parts, 3);
+    CHECK_EQ(f->n_tensors, orig->n_tensors);
+    uint64_t size = 0;
+    for (int i = 1; i <= 3; i++) {
+        char p[600];
+        snprintf(p, sizeof p, "%s-%05d-of-00003.gguf", prefix, i);
+        size += file_bytes(p);
+    }
+    CHECK_EQ(f->size, size);
+    CHECK_STR(gguf_get_str(f, "general.architecture"), "llama");
+    for (uint64_t i = 0; i < orig->n_tensors; i++) {
+        const gguf_tensor *a = &orig->tensors[i], *b = gguf_find_tensor(f, a->name.s);
+        if (!b || b->type != a->type || b->nbytes != a->nbytes ||
+            memcmp(b->data, a->data, a->nbytes) != 0 || memcmp(b->ne, a->ne, sizeof a->ne)) {
+            test_fail(__FILE__, __LINE__, "tensor %s differs in the split model", a->name.s);
+            break;
+        }
+    }
+    /* `hearth show` names the parts */
+    char cmd[1024], out[16384];
+    snprintf(cmd, sizeof cmd, "%s show --json %s", test_bin(), first);
+    REQUIRE(test_run(cmd, out, sizeof out) == 0);
+    cJSON *j = cJSON_Parse(out);
+    REQUIRE(j != NULL);
+    CHECK_EQ(json_num(j, "parts"), 3);
+    CHECK_EQ(json_num(j, "tensor_count"), (double)orig->n_tensors);
+    cJSON_Delete(j);
+    uint64_t V = 0;
+    REQUIRE(gguf_get_arr(orig, "tokenizer.ggml.tokens", GGUF_STRING, &V) && V > 0);
+    float *a = mem_alloc((size_t)V * sizeof(float)), *b = mem_alloc((size_t)V * sizeof(float));
+    REQUIRE(a && b);
+    if (last_logits(src, a, (int)V) && last_logits(first, b, (int)V))
+        CHECK(memcmp(a, b, (size_t)V * sizeof(float)) == 0);
+    mem_free(a);
+    mem_free(b);
+    gguf_close(f);
+    gguf_close(orig);
+}
+
+/* Part no (from 0) of count, holding tensors named names[0 .. n) (4 F32 values each);
+ * tensors < 0 leaves split.tensors.count out. */
+static bool write_part(const char *path, int no, int count, int tensors, const char *const *names,
+                       int n)
+{
+    hearth_error err;
+    gguf_writer *w = gguf_writer_new();
+    bool ok = w && gguf_set_str(w, "general.architecture", "llama") == HEARTH_OK &&
+              gguf_set_u16(w, "split.no", (uint16_t)no) == HEARTH_OK &&
+              gguf_set_u16(w, "split.count", (uint16_t)count) == HEARTH_OK;
+    if (ok && tensors >= 0)
+        ok = gguf_set_i32(w, "split.tensors.count", tensors) == HEARTH_OK;
+    const float v[4] = { 1, 2, 3, 4 };
+    const int64_t ne[1] = { 4 };
+    for (int i = 0; ok && i < n; i++)
+        ok = gguf_add_tensor(w, names[i], TQ_F32, 1, ne, v, sizeof v) == HEARTH_OK;
+    ok = ok && gguf_writer_write(w, path, &err) == HEARTH_OK;
+    gguf_writer_free(w);
+    CHECK(ok);
+    return ok;
+}
+
+/* gguf_open on path, expecting status st and (on failure) a message containing want. */
+static void expect_refusal(const char *path, hearth_status st, const char *want)
+{
+    hearth_error err;
+    gguf_file *f = NULL;
+    CHECK_EQ(gguf_open(&f, path, &err), st);
+    CHECK((f == NULL) == (st != HEARTH_OK));
+    if (st != HEARTH_OK)
+        CHECK_CONTAINS(err.msg, want);
+    gguf_close(f);
+}
+
+TEST(gguf_split_model_refusals)
+{
+    const char *d = test_tmpdir();
+    const char *a[] = { "a" }, *b[] = { "b" }, *c[] = { "c" };
+    char p1[512], p2[512], p3[512], msg[1024];
+    /* a good 3-part set first, then one fault at a time */
+    snprintf(p1, sizeof p1, "%s/m-00001-of-00003.gguf", d);
+    snprintf(p2, sizeof p2, "%s/m-00002-of-00003.gguf", d);
+    snprintf(p3, sizeof p3, "%s/m-00003-of-00003.gguf", d);
+    REQUIRE(write_part(p1, 0, 3, 3, a, 1) && write_part(p2, 1, 3, -1, b, 1) &&
+            write_part(p3, 2, 3, -1, c, 1));
+    hearth_error err;
+    gguf_file *f;
+    REQUIRE(gguf_open(&f, p1, &err) == HEARTH_OK);
+    CHECK_EQ(f->n_tensors, 3);
+    CHECK(gguf_find_tensor(f, "c") != NULL);
+    gguf_close(f);
+
+    /* a later part, opened by itself */
+    snprintf(msg, sizeof msg, "open the first part, %s", p1);
+    expect_refusal(p2, HEARTH_ERR_INVALID, msg);
+    /* a part that says it is another one */
+    REQUIRE(write_part(p2, 2, 3, -1, b, 1));
+    expect_refusal(p1, HEARTH_ERR_FORMAT, "says it is part 3 of 3, expected part 2 of 3");
+    REQUIRE(write_part(p2, 1, 4, -1, b, 1));
+    expect_refusal(p1, HEARTH_ERR_FORMAT, "says it is part 2 of 4, expected part 2 of 3");
+    /* a tensor in two parts */
+    REQUIRE(write_part(p2, 1, 3, -1, c, 1));
+    expect_refusal(p1, HEARTH_ERR_FORMAT, "tensor 'c' is in two of its parts");
+    /* fewer tensors than the first part announces */
+    REQUIRE(write_part(p2, 1, 3, -1, NULL, 0));
+    expect_refusal(p1, HEARTH_ERR_FORMAT, "split.tensors.count is 3 but the 3 parts hold 2");
+    /* a missing part */
+    REQUIRE(write_part(p2, 1, 3, -1, b, 1));
+    REQUIRE(remove(p3) == 0);
+    snprintf(msg, sizeof msg, "part 3 of this 3-part model is missing: %s", p3);
+    expect_refusal(p1, HEARTH_ERR_IO, msg);
+    /* a first part whose name does not lead to the others */
+    char odd[512];
+    snprintf(odd, sizeof odd, "%s/renamed.gguf", d);
+    REQUIRE(write_part(odd, 0, 3, 3, a, 1));
+    expect_refusal(odd, HEARTH_ERR_INVALID, "not named NAME-00001-of-00003.gguf");
+    /* impossible places */
+    REQUIRE(write_part(odd, 3, 3, -1, a, 1));
+    expect_refusal(odd, HEARTH_ERR_FORMAT, "split.no must be a number below split.count (3)");
+    REQUIRE(write_part(odd, 0, 0, -1, a, 1));
+    expect_refusal(odd, HEARTH_ERR_FORMAT, "split.count must be a number from 1 to 256");
+    REQUIRE(write_part(odd, 0, 1, -1, a, 1)); /* one part of one: an ordinary file */
+    expect_refusal(odd, HEARTH_OK, "");
 }
