@@ -21,6 +21,9 @@ Repositories (model files are copies of the fixtures in MODELS_DIR):
     test/stall-GGUF    sends 1000 bytes, then nothing for a minute
     Qwen/Qwen3-0.6B-GGUF   the default model's repository (holding the tiny Q8_0 fixture)
     test/qwen-GGUF     a model whose header (a 151936-token vocabulary) is several MB
+    test/split-GGUF    the small Q4_K_M fixture split in three the way llama.cpp's gguf-split
+                       lays parts out (Q4_K_M/split-Q4_K_M-0000N-of-00003.gguf, split here by
+                       split_gguf, a GGUF reader of its own), and the tiny Q8_0 as one file
 Anything else is 404. GET /_log returns the requests seen so far (path and Range) as JSON.
 """
 import hashlib
@@ -28,6 +31,7 @@ import http.server
 import json
 import os
 import socket
+import struct
 import sys
 import threading
 import time
@@ -39,6 +43,78 @@ APACHE = b"\n                                 Apache License\n" \
 def load(models, name):
     with open(os.path.join(models, name), "rb") as f:
         return f.read()
+
+
+SCALAR_SIZE = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+
+def split_gguf(data, n):
+    """Cut a GGUF file into n parts as gguf-split does: all metadata and split.no,
+    split.count (u16) and split.tensors.count (i32) in the first, the tensors in n runs."""
+    pos = 0
+
+    def take(k):
+        nonlocal pos
+        pos += k
+        return data[pos - k:pos]
+
+    def u32():
+        return struct.unpack("<I", take(4))[0]
+
+    def u64():
+        return struct.unpack("<Q", take(8))[0]
+
+    def value(t):
+        if t == 8:
+            take(u64())
+        elif t == 9:
+            et, count = u32(), u64()
+            for _ in range(count):
+                value(et)
+        else:
+            take(SCALAR_SIZE[t])
+
+    assert take(4) == b"GGUF"
+    version, n_tensors, n_kv = u32(), u64(), u64()
+    kvs, align = [], 32
+    for _ in range(n_kv):
+        start = pos
+        key = take(u64())
+        t = u32()
+        vstart = pos
+        value(t)
+        if key == b"general.alignment":
+            align = struct.unpack("<I", data[vstart:vstart + 4])[0]
+        kvs.append(data[start:pos])
+    infos = []
+    for _ in range(n_tensors):
+        start = pos
+        take(u64())
+        dims = u32()
+        take(8 * dims + 4)
+        infos.append((data[start:pos], u64()))
+    base = (pos + align - 1) // align * align
+    ends = sorted(o for _, o in infos)[1:] + [len(data) - base]
+    size = {o: e - o for o, e in zip(sorted(o for _, o in infos), ends)}
+
+    def kv(key, t, fmt, v):
+        return struct.pack("<Q", len(key)) + key + struct.pack("<I", t) + struct.pack(fmt, v)
+
+    parts = []
+    for i in range(n):
+        run = infos[n_tensors * i // n:n_tensors * (i + 1) // n]
+        meta = [kv(b"split.no", 2, "<H", i), kv(b"split.count", 2, "<H", n)]
+        if i == 0:
+            meta = kvs + meta + [kv(b"split.tensors.count", 5, "<i", n_tensors)]
+        head = b"GGUF" + struct.pack("<IQQ", version, len(run), len(meta)) + b"".join(meta)
+        body, off = b"", 0
+        for info, o in run:
+            head += info + struct.pack("<Q", off)
+            body += data[base + o:base + o + size[o]]
+            off += size[o]
+        head += b"\0" * (-len(head) % align)
+        parts.append(head + body)
+    return parts
 
 
 def build(models):
@@ -59,6 +135,10 @@ def build(models):
         "Qwen/Qwen3-0.6B-GGUF": {"card": card, "files": {"Qwen3-0.6B-Q8_0.gguf": q8}},
         "test/qwen-GGUF": {"card": card, "files": {
             "qwen-Q8_0.gguf": load(models, "tiny-qwen2-bpe-q8_0.gguf")}},
+        "test/split-GGUF": {"card": card, "files": dict(
+            [("split-Q8_0.gguf", q8)] +
+            [("Q4_K_M/split-Q4_K_M-%05d-of-00003.gguf" % (i + 1), part) for i, part in
+             enumerate(split_gguf(load(models, "small-llama-spm-q4_k_m.gguf"), 3))])},
     }
 
 

@@ -79,7 +79,7 @@ static bool describe_default(const char *cmd)
     lic_judge(&facts, &lic);
     lic_sentence(&lic, sentence, sizeof sentence);
     fprintf(stderr, "  license: %s\n", sentence);
-    fprintf(stderr, "  size:    %s to download\n", cli_bytes(h.map_size, a, sizeof a));
+    fprintf(stderr, "  size:    %s to download\n", cli_bytes(h.size, a, sizeof a));
     pull_header_free(&h);
     return true;
 }

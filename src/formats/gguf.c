@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "base/mem.h"
@@ -729,49 +730,57 @@ static hearth_status split_place(const gguf_file *f, uint32_t *no, uint32_t *cou
     return HEARTH_OK;
 }
 
-/* The length of PREFIX in path = PREFIX-NNNNN-of-MMMMM.gguf with NNNNN = no + 1 and
- * MMMMM = count, or 0 when path is not named so. */
-static size_t split_prefix(const char *path, uint32_t no, uint32_t count)
+int gguf_split_name(const char *path, int *count)
 {
-    char tail[64];
-    int n = snprintf(tail, sizeof tail, "-%05" PRIu32 "-of-%05" PRIu32 ".gguf", no + 1, count);
-    size_t len = strlen(path);
-    if (n <= 0 || len <= (size_t)n || strcmp(path + len - (size_t)n, tail) != 0)
+    const size_t tail = sizeof "-NNNNN-of-MMMMM.gguf" - 1, len = strlen(path);
+    if (len <= tail)
         return 0;
-    return len - (size_t)n;
+    const char *t = path + len - tail;
+    if (t[0] != '-' || memcmp(t + 6, "-of-", 4) != 0 || strcmp(t + 15, ".gguf") != 0)
+        return 0;
+    int no = 0, n = 0;
+    for (int i = 0; i < 5; i++) {
+        if (t[1 + i] < '0' || t[1 + i] > '9' || t[10 + i] < '0' || t[10 + i] > '9')
+            return 0;
+        no = 10 * no + (t[1 + i] - '0');
+        n = 10 * n + (t[10 + i] - '0');
+    }
+    if (no < 1 || no > n)
+        return 0;
+    *count = n;
+    return no;
 }
 
-/* Open parts 2 .. count of f (the first part, named with prefix length plen) and list
- * their tensors with f's. */
-static hearth_status open_parts(gguf_file *f, size_t plen, uint32_t count, hearth_error *err)
+bool gguf_split_sibling(const char *path, int part, char *out, size_t cap)
 {
-    f->parts = mem_calloc(count - 1, sizeof *f->parts);
-    if (!f->parts)
+    int count;
+    if (!gguf_split_name(path, &count) || part < 1 || part > count)
+        return false;
+    const size_t plen = strlen(path) - (sizeof "-NNNNN-of-MMMMM.gguf" - 1);
+    int n = snprintf(out, cap, "%.*s-%05d-of-%05d.gguf", (int)plen, path, part, count);
+    return n > 0 && (size_t)n < cap;
+}
+
+hearth_status gguf_attach_parts(gguf_file *f, gguf_file **parts, int n, hearth_error *err)
+{
+    f->parts = mem_calloc((size_t)n, sizeof *f->parts);
+    if (!f->parts) {
+        for (int i = 0; i < n; i++)
+            gguf_close(parts[i]);
         return err_set(err, HEARTH_ERR_NOMEM, "%s: out of memory", f->path);
+    }
+    memcpy(f->parts, parts, (size_t)n * sizeof *parts);
+    f->n_parts = n + 1;
     uint64_t total = f->n_tensors;
-    for (uint32_t i = 1; i < count; i++) {
-        char *path = mem_alloc(plen + 32);
-        if (!path)
-            return err_set(err, HEARTH_ERR_NOMEM, "%s: out of memory", f->path);
-        snprintf(path, plen + 32, "%.*s-%05" PRIu32 "-of-%05" PRIu32 ".gguf", (int)plen,
-                 f->path, i + 1, count);
-        hearth_status st = access(path, F_OK) != 0
-            ? err_set(err, HEARTH_ERR_IO, "%s: part %" PRIu32 " of this %" PRIu32 "-part model is "
-                      "missing: %s (all parts belong in one directory)", f->path, i + 1, count,
-                      path)
-            : open_one(&f->parts[i - 1], path, err);
-        mem_free(path);
+    for (int i = 0; i < n; i++) {
+        const gguf_file *part = parts[i];
+        uint32_t no, count;
+        hearth_status st = split_place(part, &no, &count, err);
         if (st != HEARTH_OK)
             return st;
-        gguf_file *part = f->parts[i - 1];
-        f->n_parts++;
-        uint32_t no, n;
-        if ((st = split_place(part, &no, &n, err)) != HEARTH_OK)
-            return st;
-        if (n != count || no != i)
+        if (count != (uint32_t)n + 1 || no != (uint32_t)i + 1)
             return err_set(err, HEARTH_ERR_FORMAT, "%s: says it is part %" PRIu32 " of %" PRIu32
-                           ", expected part %" PRIu32 " of %" PRIu32, part->path, no + 1, n,
-                           i + 1, count);
+                           ", expected part %d of %d", part->path, no + 1, count, i + 2, n + 1);
         total += part->n_tensors;
         f->size += part->size;
         f->data_size += part->data_size;
@@ -779,7 +788,7 @@ static hearth_status open_parts(gguf_file *f, size_t plen, uint32_t count, heart
     uint64_t want;
     if (gguf_get_u64(f, "split.tensors.count", &want) && want != total)
         return err_set(err, HEARTH_ERR_FORMAT, "%s: split.tensors.count is %" PRIu64 " but the "
-                       "%" PRIu32 " parts hold %" PRIu64 " tensors", f->path, want, count, total);
+                       "%d parts hold %" PRIu64 " tensors", f->path, want, n + 1, total);
     /* one list and one index over all parts (names stay in each part's arena) */
     struct gguf_internal *in = f->arena;
     gguf_tensor *all = mem_calloc((size_t)total, sizeof *all);
@@ -793,10 +802,9 @@ static hearth_status open_parts(gguf_file *f, size_t plen, uint32_t count, heart
     memcpy(all, f->tensors, (size_t)f->n_tensors * sizeof *all);
     mem_free(f->tensors);
     f->tensors = all;
-    for (int p = 0; p < f->n_parts - 1; p++) {
-        memcpy(all + f->n_tensors, f->parts[p]->tensors,
-               (size_t)f->parts[p]->n_tensors * sizeof *all);
-        f->n_tensors += f->parts[p]->n_tensors;
+    for (int i = 0; i < n; i++) {
+        memcpy(all + f->n_tensors, parts[i]->tensors, (size_t)parts[i]->n_tensors * sizeof *all);
+        f->n_tensors += parts[i]->n_tensors;
     }
     for (uint64_t i = 0; i < total; i++) {
         size_t *slot = index_probe(&in->tensor_index, in->hash_seed, all, sizeof *all,
@@ -811,6 +819,33 @@ static hearth_status open_parts(gguf_file *f, size_t plen, uint32_t count, heart
     return HEARTH_OK;
 }
 
+/* Open parts 2 .. count of f (the first part, named as gguf-split names it) beside it. */
+static hearth_status open_parts(gguf_file *f, uint32_t count, hearth_error *err)
+{
+    const size_t cap = strlen(f->path) + 1;
+    gguf_file **parts = mem_calloc(count - 1, sizeof *parts);
+    char *path = mem_alloc(cap);
+    hearth_status st = parts && path ? HEARTH_OK
+                                     : err_set(err, HEARTH_ERR_NOMEM, "%s: out of memory", f->path);
+    uint32_t opened = 0;
+    for (uint32_t i = 1; i < count && st == HEARTH_OK; i++, opened++) {
+        gguf_split_sibling(f->path, (int)i + 1, path, cap);
+        st = access(path, F_OK) != 0
+            ? err_set(err, HEARTH_ERR_IO, "%s: part %" PRIu32 " of this %" PRIu32 "-part model is "
+                      "missing: %s (all parts belong in one directory)", f->path, i + 1, count,
+                      path)
+            : open_one(&parts[i - 1], path, err);
+    }
+    if (st == HEARTH_OK)
+        st = gguf_attach_parts(f, parts, (int)count - 1, err);
+    else
+        for (uint32_t i = 0; parts && i < opened; i++)
+            gguf_close(parts[i]);
+    mem_free(parts);
+    mem_free(path);
+    return st;
+}
+
 hearth_status gguf_open(gguf_file **out, const char *path, hearth_error *err)
 {
     gguf_file *f;
@@ -819,19 +854,22 @@ hearth_status gguf_open(gguf_file **out, const char *path, hearth_error *err)
         return st;
     uint32_t no, count;
     if ((st = split_place(f, &no, &count, err)) == HEARTH_OK && count > 1) {
-        const size_t plen = split_prefix(path, no, count);
-        if (no != 0)
-            st = plen ? err_set(err, HEARTH_ERR_INVALID, "%s is part %" PRIu32 " of a %" PRIu32
-                                "-part model: open the first part, %.*s-00001-of-%05" PRIu32
-                                ".gguf", path, no + 1, count, (int)plen, path, count)
-                      : err_set(err, HEARTH_ERR_INVALID, "%s is part %" PRIu32 " of a %" PRIu32
-                                "-part model: open the first part", path, no + 1, count);
-        else if (!plen)
+        int named_count = 0;
+        const bool named = gguf_split_name(path, &named_count) == (int)no + 1 &&
+                           named_count == (int)count;
+        char first[PATH_MAX];
+        if (no != 0 && named && gguf_split_sibling(path, 1, first, sizeof first))
+            st = err_set(err, HEARTH_ERR_INVALID, "%s is part %" PRIu32 " of a %" PRIu32 "-part "
+                         "model: open the first part, %s", path, no + 1, count, first);
+        else if (no != 0)
+            st = err_set(err, HEARTH_ERR_INVALID, "%s is part %" PRIu32 " of a %" PRIu32 "-part "
+                         "model: open the first part", path, no + 1, count);
+        else if (!named)
             st = err_set(err, HEARTH_ERR_INVALID, "%s is the first part of a %" PRIu32 "-part "
                          "model, but not named NAME-00001-of-%05" PRIu32 ".gguf, so its other "
                          "parts cannot be found", path, count, count);
         else
-            st = open_parts(f, plen, count, err);
+            st = open_parts(f, count, err);
     }
     if (st != HEARTH_OK) {
         gguf_close(f);

@@ -118,6 +118,16 @@ hearth_status gguf_parse(gguf_file **out, const void *buf, size_t size, const ch
                          hearth_error *err);
 void gguf_close(gguf_file *f);
 
+/* Split models' file names (gguf-split's PREFIX-NNNNN-of-MMMMM.gguf): the part number of
+ * path (from 1, with *count the parts) or 0 when path is not named so; and the name of
+ * another part of the same model (false if path is not a part's name or out is short). */
+int gguf_split_name(const char *path, int *count);
+bool gguf_split_sibling(const char *path, int part, char *out, size_t cap);
+/* Make parts[0 .. n) parts 2 .. n + 1 of f, its first part (as gguf_open does with files
+ * beside it; for headers fetched one by one): each must say it is that part of n + 1, and
+ * their tensors join f's. f owns the parts from the call on, also when it fails. */
+hearth_status gguf_attach_parts(gguf_file *f, gguf_file **parts, int n, hearth_error *err);
+
 /* Lookup helpers. gguf_find returns NULL if the key is absent. The typed getters return
  * false if the key is absent or holds an incompatible type (any integer type converts to
  * an integer getter if the value fits). */

@@ -147,9 +147,10 @@ int pull_pick_gguf(const char *const *names, size_t n)
     for (size_t i = 0; i < n; i++) {
         const char *s = names[i];
         size_t len = strlen(s);
+        int parts = 0;
         if (len < 6 || strcasecmp(s + len - 5, ".gguf") != 0 || find_ci(s, "mmproj") ||
-            strstr(s, "-of-0"))
-            continue;
+            (strstr(s, "-of-") && gguf_split_name(s, &parts) != 1))
+            continue; /* of a split model, only its first part is offered */
         int rank = (int)(sizeof prefer / sizeof prefer[0]); /* unknown preset: last resort */
         for (int k = 0; k < (int)(sizeof prefer / sizeof prefer[0]) && k < rank; k++) {
             size_t pl = strlen(prefer[k]);
@@ -633,9 +634,9 @@ static hearth_status pick(const hub_info *info, pull_ref *ref, const pull_params
     int k = pull_pick_gguf(names, (size_t)n);
     hearth_status s = HEARTH_OK;
     if (k < 0)
-        s = err_set(err, HEARTH_ERR_UNSUPPORTED, "%s@%s has no single-file GGUF model to pull "
-                    "(%d .gguf files; split and projector files are not supported)", ref->repo,
-                    ref->rev, n_gguf);
+        s = err_set(err, HEARTH_ERR_UNSUPPORTED, "%s@%s has no GGUF model to pull (%d .gguf "
+                    "files, none a model's whole or first part; projector files are not "
+                    "supported)", ref->repo, ref->rev, n_gguf);
     else if (strlen(names[k]) >= sizeof ref->file || !path_ok(names[k], "+"))
         s = err_set(err, HEARTH_ERR_UNSUPPORTED, "%s: unusual file name '%s'", ref->repo,
                     names[k]);
@@ -702,16 +703,87 @@ static hearth_status choose_name(const registry *r, const pull_ref *ref, const p
     return HEARTH_OK;
 }
 
+/* The files of a pull: one, or every part of a split model (at most GGUF_MAX_PARTS). */
+typedef struct pull_file {
+    char url[2048], dest[PATH_MAX + 600];
+    const char *sha256; /* expected, or NULL (a plain URL without --sha256) */
+    uint64_t size;      /* expected, 0 if unknown */
+} pull_file;
+
+/* The Hub's entry for file in ref's repository: its LFS hash and size into f. */
+static hearth_status hub_file(const hub_info *info, const pull_ref *ref, const char *file,
+                              pull_file *f, hearth_error *err)
+{
+    const cJSON *sib = find_sibling(info, file);
+    const cJSON *lfs = cJSON_GetObjectItemCaseSensitive(sib, "lfs");
+    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(lfs, "sha256");
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(lfs, "size");
+    if (!sib)
+        return err_set(err, HEARTH_ERR_INVALID, "%s is not in %s@%s (not found)", file,
+                       ref->repo, ref->rev);
+    if (!cJSON_IsString(sha) || strlen(sha->valuestring) != 64 || !cJSON_IsNumber(size) ||
+        size->valuedouble < 0)
+        return err_set(err, HEARTH_ERR_FORMAT, "%s@%s: the Hub lists no LFS sha256 for %s, so "
+                       "it cannot be verified", ref->repo, ref->rev, file);
+    f->sha256 = sha->valuestring;
+    f->size = (uint64_t)size->valuedouble;
+    return HEARTH_OK;
+}
+
+/* The files to fetch for a Hub reference: ref->file, or all parts when it is the first part
+ * of a split model (a later part is refused: the model opens by its first). */
+static hearth_status hub_files(const net *c, const hub_info *info, const pull_ref *ref,
+                               const char *dir, pull_file **out, int *n, hearth_error *err)
+{
+    int count = 0;
+    const int no = gguf_split_name(ref->file, &count);
+    char first[512];
+    if (no > 1 && gguf_split_sibling(ref->file, 1, first, sizeof first))
+        return err_set(err, HEARTH_ERR_INVALID, "%s is part %d of a %d-part model: pull its first "
+                       "part, hf:%s/%s", ref->file, no, count, ref->repo, first);
+    if (no == 1 && count > GGUF_MAX_PARTS)
+        return err_set(err, HEARTH_ERR_UNSUPPORTED, "%s: a model in %d parts (hearth opens at "
+                       "most %d)", ref->file, count, GGUF_MAX_PARTS);
+    *n = no == 1 ? count : 1;
+    pull_file *f = *out = mem_calloc((size_t)*n, sizeof *f);
+    if (!f)
+        return err_set(err, HEARTH_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < *n; k++) {
+        char file[512];
+        if (*n == 1)
+            snprintf(file, sizeof file, "%s", ref->file);
+        else
+            gguf_split_sibling(ref->file, k + 1, file, sizeof file);
+        hearth_status s = hub_file(info, ref, file, &f[k], err);
+        if (s)
+            return s;
+        const char *base = strrchr(file, '/');
+        snprintf(f[k].url, sizeof f[k].url, "%s/%s/resolve/%s/%s", c->base, ref->repo, ref->rev,
+                 file);
+        snprintf(f[k].dest, sizeof f[k].dest, "%s/%s", dir, base ? base + 1 : file);
+    }
+    return HEARTH_OK;
+}
+
+/* A part already in place from an earlier, interrupted pull of a split model: kept if its
+ * size and hash are the Hub's. */
+static bool already_here(const pull_file *f, char got[65])
+{
+    struct stat st;
+    return f->sha256 && stat(f->dest, &st) == 0 && (uint64_t)st.st_size == f->size &&
+           sha256_file(f->dest, got, NULL) == HEARTH_OK && strcmp(got, f->sha256) == 0;
+}
+
 hearth_status pull_model(registry *r, const char *refstr, const pull_params *p,
                          const reg_entry **out, hearth_error *err)
 {
     pull_ref ref;
     net c;
     hub_info info = { 0 };
-    char name[REG_NAME_MAX + 1], dir[PATH_MAX], dest[PATH_MAX + 600], url[2048], source[2048];
-    char got[65], added[32];
-    const char *expect_sha = p->sha256;
-    uint64_t expect_size = 0;
+    char name[REG_NAME_MAX + 1], dir[PATH_MAX] = "", source[2048];
+    char got[65], first_sha[65], added[32];
+    pull_file *files = NULL;
+    int n_files = 0;
     hearth_status s = pull_parse_ref(refstr, &ref, err);
     if (!s)
         s = net_init(&c, err);
@@ -720,48 +792,72 @@ hearth_status pull_model(registry *r, const char *refstr, const pull_params *p,
         s = hub_fetch(&c, &ref, &info, err);
         if (!s && !ref.file[0])
             s = pick(&info, &ref, p, err);
-        const cJSON *sib = s ? NULL : find_sibling(&info, ref.file);
-        const cJSON *lfs = cJSON_GetObjectItemCaseSensitive(sib, "lfs");
-        const cJSON *sha = cJSON_GetObjectItemCaseSensitive(lfs, "sha256");
-        const cJSON *size = cJSON_GetObjectItemCaseSensitive(lfs, "size");
-        if (!s && !sib)
-            s = err_set(err, HEARTH_ERR_INVALID, "%s is not in %s@%s (not found)", ref.file,
-                        ref.repo, ref.rev);
-        else if (!s && (!cJSON_IsString(sha) || strlen(sha->valuestring) != 64 ||
-                        !cJSON_IsNumber(size) || size->valuedouble < 0))
-            s = err_set(err, HEARTH_ERR_FORMAT, "%s@%s: the Hub lists no LFS sha256 for %s, so "
-                        "it cannot be verified", ref.repo, ref.rev, ref.file);
-        if (!s) {
-            expect_sha = sha->valuestring;
-            expect_size = (uint64_t)size->valuedouble;
-            snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", c.base, ref.repo, ref.rev, ref.file);
-            snprintf(source, sizeof source, "hf:%s/%s@%s", ref.repo, ref.file, ref.rev);
-        }
+        snprintf(source, sizeof source, "hf:%s/%s@%s", ref.repo, ref.file, ref.rev);
     } else if (!s) {
-        snprintf(url, sizeof url, "%s", ref.url);
+        int parts = 0;
+        if (gguf_split_name(ref.file, &parts) && parts > 1)
+            s = err_set(err, HEARTH_ERR_UNSUPPORTED, "%s is a part of a split model: pull it "
+                        "from the Hub (hf:ORG/REPO/FILE), where every part is listed with its "
+                        "checksum", ref.url);
         snprintf(source, sizeof source, "%s", ref.url);
     }
     if (!s)
         s = choose_name(r, &ref, p, name, err);
     if (!s)
         s = model_dir(r, name, dir, sizeof dir, err);
-    if (!s) {
-        const char *base = strrchr(ref.file, '/');
-        snprintf(dest, sizeof dest, "%s/%s", dir, base ? base + 1 : ref.file);
-        s = download(&c, url, dest, expect_size, expect_sha, got, p, err);
-        if (s)
-            rmdir(dir); /* only if empty: a kept .part stays for the next attempt */
+    if (!s && hub) {
+        s = hub_files(&c, &info, &ref, dir, &files, &n_files, err);
+    } else if (!s) {
+        files = mem_calloc(1, sizeof *files);
+        s = files ? HEARTH_OK : err_set(err, HEARTH_ERR_NOMEM, "out of memory");
+        if (!s) {
+            n_files = 1;
+            const char *base = strrchr(ref.file, '/');
+            snprintf(files->url, sizeof files->url, "%s", ref.url);
+            snprintf(files->dest, sizeof files->dest, "%s/%s", dir, base ? base + 1 : ref.file);
+            files->sha256 = p->sha256;
+        }
     }
-    if (!s && !hub && !expect_sha)
+    if (!s && n_files > 1) { /* room for every part before the first one starts */
+        uint64_t need = 0;
+        for (int k = 0; k < n_files; k++) {
+            char part[PATH_MAX + 608];
+            struct stat st;
+            snprintf(part, sizeof part, "%s.part", files[k].dest);
+            uint64_t have = stat(files[k].dest, &st) == 0 ? (uint64_t)st.st_size
+                            : stat(part, &st) == 0        ? (uint64_t)st.st_size
+                                                          : 0;
+            need += files[k].size > have ? files[k].size - have : 0;
+        }
+        s = check_space(dir, need, err);
+    }
+    uint64_t total = 0;
+    for (int k = 0; !s && k < n_files; k++) {
+        if (n_files > 1)
+            note(p, "part %d of %d: %s", k + 1, n_files, strrchr(files[k].dest, '/') + 1);
+        if (n_files > 1 && already_here(&files[k], got))
+            note(p, "already downloaded and verified");
+        else
+            s = download(&c, files[k].url, files[k].dest, files[k].size, files[k].sha256, got,
+                         p, err);
+        total += files[k].size;
+        if (k == 0)
+            memcpy(first_sha, got, sizeof got);
+    }
+    if (s && dir[0])
+        rmdir(dir); /* only if empty: a kept .part stays for the next attempt */
+    if (!s && !hub && !p->sha256)
         note(p, "a plain URL publishes no checksum: recorded sha256 %s (pass --sha256 to "
-             "verify a download)", got);
+             "verify a download)", first_sha);
     if (!s) {
         time_t now = time(NULL);
         strftime(added, sizeof added, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
         struct stat st;
-        reg_entry e = { .name = name, .path = dest, .source = source, .added = added,
-                        .size = stat(dest, &st) == 0 ? (uint64_t)st.st_size : 0 };
-        memcpy(e.sha256, got, sizeof got);
+        /* a split model is registered by its first part (its hash), with the parts' size */
+        reg_entry e = { .name = name, .path = files[0].dest, .source = source, .added = added,
+                        .size = n_files > 1 ? total
+                                : stat(files[0].dest, &st) == 0 ? (uint64_t)st.st_size : 0 };
+        memcpy(e.sha256, first_sha, sizeof first_sha);
         e.license.id = (char *)info.license;
         e.license.name = (char *)info.license_name;
         e.license.link = (char *)info.license_link;
@@ -771,6 +867,7 @@ hearth_status pull_model(registry *r, const char *refstr, const pull_params *p,
         if (!s && out)
             *out = &r->entries[r->n - 1];
     }
+    mem_free(files);
     cJSON_Delete(info.root);
     return s;
 }
@@ -826,6 +923,60 @@ static hearth_status fetch_span(const net *c, const char *url, unsigned char *ma
     return st;
 }
 
+/* Fetch the header of the file at url (size bytes) into a new mapping m and parse it as
+ * name into *out. Adds the bytes fetched to *fetched. */
+static hearth_status fetch_header(const net *c, const char *url, uint64_t size, const char *name,
+                                  struct pull_map *m, uint64_t *fetched, gguf_file **out,
+                                  hearth_error *err)
+{
+    *out = NULL;
+    m->size = (size_t)size;
+    m->p = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                -1, 0);
+    if (m->p == MAP_FAILED) {
+        m->p = NULL;
+        return err_set(err, HEARTH_ERR_NOMEM, "cannot reserve %zu bytes of address space",
+                       m->size);
+    }
+    /* Grow the fetched prefix until the parsed header ends inside it: only then was every
+     * byte the parser read a real one (the rest of the mapping reads as zeros). */
+    uint64_t have = 0, want = size < HEADER_FIRST ? size : HEADER_FIRST;
+    hearth_status s = HEARTH_OK;
+    while (!s && !*out) {
+        s = fetch_span(c, url, m->p, have, want, err);
+        if (s)
+            break;
+        *fetched += want - have;
+        have = want;
+        hearth_error perr;
+        gguf_file *g;
+        if (gguf_parse(&g, m->p, m->size, name, &perr) == HEARTH_OK) {
+            if (g->data_offset <= have) {
+                *out = g;
+                break;
+            }
+            want = g->data_offset;
+            gguf_close(g);
+        } else if (want == size || want >= HEADER_MAX) {
+            s = err_set(err, perr.status, "%s", perr.msg);
+        } else {
+            want = want * 4 < size ? want * 4 : size;
+        }
+        if (!s && want > HEADER_MAX)
+            s = err_set(err, HEARTH_ERR_RANGE, "%s: the header is larger than %u bytes", name,
+                        HEADER_MAX);
+    }
+    return s;
+}
+
+/* The size the Hub lists for file, or 0 when it lists none (or an absurd one). */
+static uint64_t hub_size(const hub_info *info, const char *file)
+{
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(find_sibling(info, file), "size");
+    return cJSON_IsNumber(size) && size->valuedouble >= 32 && size->valuedouble <= 1e13
+               ? (uint64_t)size->valuedouble : 0;
+}
+
 hearth_status pull_gguf_header(const char *refstr, const pull_params *p, pull_header *h,
                                hearth_error *err)
 {
@@ -843,52 +994,49 @@ hearth_status pull_gguf_header(const char *refstr, const pull_params *p, pull_he
         s = hub_fetch(&c, &ref, &info, err);
     if (!s && !ref.file[0])
         s = pick(&info, &ref, p, err);
-    const cJSON *sib = s ? NULL : find_sibling(&info, ref.file);
-    const cJSON *size = cJSON_GetObjectItemCaseSensitive(sib, "size");
-    if (!s && (!cJSON_IsNumber(size) || size->valuedouble < 32 || size->valuedouble > 1e13))
-        s = err_set(err, HEARTH_ERR_INVALID, "%s is not in %s@%s, or its size is unknown",
-                    ref.file, ref.repo, ref.rev);
-    char url[2048], name[1024];
+    int count = 0, no = s ? 0 : gguf_split_name(ref.file, &count);
+    if (!s && no > 1)
+        s = err_set(err, HEARTH_ERR_INVALID, "%s is part %d of a %d-part model: name its first "
+                    "part", ref.file, no, count);
+    else if (!s && no == 1 && count > GGUF_MAX_PARTS)
+        s = err_set(err, HEARTH_ERR_UNSUPPORTED, "%s: a model in %d parts (hearth opens at most "
+                    "%d)", ref.file, count, GGUF_MAX_PARTS);
+    const int n = no == 1 ? count : 1;
     if (!s) {
-        h->map_size = (size_t)size->valuedouble;
-        h->map = mmap(NULL, h->map_size, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (h->map == MAP_FAILED) {
-            h->map = NULL;
-            s = err_set(err, HEARTH_ERR_NOMEM, "cannot reserve %zu bytes of address space",
-                        h->map_size);
-        }
-        snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", c.base, ref.repo, ref.rev, ref.file);
-        snprintf(name, sizeof name, "hf:%s/%s@%s", ref.repo, ref.file, ref.rev);
+        h->maps = mem_calloc((size_t)n, sizeof *h->maps);
+        if (!h->maps)
+            s = err_set(err, HEARTH_ERR_NOMEM, "out of memory");
     }
-    /* Grow the fetched prefix until the parsed header ends inside it: only then was every
-     * byte the parser read a real one (the rest of the mapping reads as zeros). */
+    gguf_file **parts = NULL;
+    if (!s && n > 1 && !(parts = mem_calloc((size_t)n - 1, sizeof *parts)))
+        s = err_set(err, HEARTH_ERR_NOMEM, "out of memory");
     if (!s && info.license)
         snprintf(h->license, sizeof h->license, "%s", info.license);
-    uint64_t want = h->map_size < HEADER_FIRST ? h->map_size : HEADER_FIRST;
-    while (!s) {
-        s = fetch_span(&c, url, h->map, h->fetched, want, err);
-        if (s)
+    for (int k = 0; !s && k < n; k++) {
+        char file[512], url[2048], name[1024];
+        if (n == 1)
+            snprintf(file, sizeof file, "%s", ref.file);
+        else
+            gguf_split_sibling(ref.file, k + 1, file, sizeof file);
+        const uint64_t size = hub_size(&info, file);
+        if (!size) {
+            s = err_set(err, HEARTH_ERR_INVALID, "%s is not in %s@%s, or its size is unknown",
+                        file, ref.repo, ref.rev);
             break;
-        h->fetched = want;
-        hearth_error perr;
-        gguf_file *g;
-        if (gguf_parse(&g, h->map, h->map_size, name, &perr) == HEARTH_OK) {
-            if (g->data_offset <= h->fetched) {
-                h->gguf = g;
-                break;
-            }
-            want = g->data_offset;
-            gguf_close(g);
-        } else if (want == h->map_size || want >= HEADER_MAX) {
-            s = err_set(err, perr.status, "%s", perr.msg);
-        } else {
-            want = want * 4 < h->map_size ? want * 4 : h->map_size;
         }
-        if (!s && want > HEADER_MAX)
-            s = err_set(err, HEARTH_ERR_RANGE, "%s: the header is larger than %u bytes", name,
-                        HEADER_MAX);
+        snprintf(url, sizeof url, "%s/%s/resolve/%s/%s", c.base, ref.repo, ref.rev, file);
+        snprintf(name, sizeof name, "hf:%s/%s@%s", ref.repo, file, ref.rev);
+        h->size += size;
+        h->n_maps++;
+        s = fetch_header(&c, url, size, name, &h->maps[k], &h->fetched,
+                         k ? &parts[k - 1] : &h->gguf, err);
     }
+    if (!s && n > 1)
+        s = gguf_attach_parts(h->gguf, parts, n - 1, err);
+    else if (parts)
+        for (int k = 0; k < n - 1; k++)
+            gguf_close(parts[k]);
+    mem_free(parts);
     cJSON_Delete(info.root);
     if (s)
         pull_header_free(h);
@@ -898,7 +1046,9 @@ hearth_status pull_gguf_header(const char *refstr, const pull_params *p, pull_he
 void pull_header_free(pull_header *h)
 {
     gguf_close(h->gguf);
-    if (h->map)
-        munmap(h->map, h->map_size);
+    for (int k = 0; k < h->n_maps; k++)
+        if (h->maps[k].p)
+            munmap(h->maps[k].p, h->maps[k].size);
+    mem_free(h->maps);
     memset(h, 0, sizeof *h);
 }

@@ -10,7 +10,9 @@
  * the closest preset). The file comes from {endpoint}/ORG/REPO/resolve/REV/FILE into
  * models/NAME/FILE.part, resuming with an HTTP Range request when a .part exists, and
  * joins the registry only after its sha256 matches the Hub's; a mismatch deletes the
- * partial file. HF_TOKEN is sent (as a bearer token, to the endpoint's host only) when set.
+ * partial file. A split model (gguf-split's NAME-00001-of-0000N.gguf) comes whole: every
+ * part, each verified, into one folder (parts already there and verified are kept), and
+ * is registered by its first part, by which gguf_open opens it. HF_TOKEN is sent (as a bearer token, to the endpoint's host only) when set.
  * Only https is spoken, and redirects may only go to https; plain http is allowed only to
  * a loopback endpoint (127.0.0.1, localhost, ::1), which is how the tests' mock Hub runs.
  * pull_gguf_header fetches only the start of a Hub GGUF (Range requests) so `hearth fit`
@@ -40,8 +42,9 @@ typedef struct pull_ref {
 hearth_status pull_parse_ref(const char *ref, pull_ref *out, hearth_error *err);
 
 /* Pick the GGUF to download among a repository's file names: Q4_K_M, else the closest
- * preset in a fixed preference order; multimodal projectors and split files are skipped.
- * Returns an index into names, or -1 if none is usable. */
+ * preset in a fixed preference order; multimodal projectors and the later parts of split
+ * models are skipped (a first part stands for its model). Returns an index into names, or
+ * -1 if none is usable. */
 int pull_pick_gguf(const char *const *names, size_t n);
 
 typedef struct pull_params {
@@ -60,11 +63,13 @@ hearth_status pull_model(registry *r, const char *ref, const pull_params *p,
 
 /* The header of a Hub GGUF, fetched with Range requests: the metadata and tensor table
  * parsed as if the whole file were here (the tensor data is an untouched, unbacked
- * mapping of the file's size, never read). */
+ * mapping of the file's size, never read). For a split model, every part's header, joined
+ * as gguf_open joins the files. */
 typedef struct pull_header {
     gguf_file *gguf;
-    void *map;
-    size_t map_size;
+    struct pull_map { void *p; size_t size; } *maps; /* one per part */
+    int n_maps;
+    uint64_t size;    /* bytes a pull would download (all parts) */
     uint64_t fetched; /* bytes actually downloaded */
     char license[64]; /* the model card's license identifier ("" if none) */
 } pull_header;

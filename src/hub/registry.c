@@ -97,7 +97,10 @@ void reg_name_for_file(const char *path, char out[REG_NAME_MAX + 1])
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     size_t n = strlen(base);
-    if (n > 5 && strcasecmp(base + n - 5, ".gguf") == 0)
+    int parts;
+    if (gguf_split_name(base, &parts)) /* a split model is named without "-00001-of-0000N" */
+        n -= sizeof "-NNNNN-of-MMMMM.gguf" - 1;
+    else if (n > 5 && strcasecmp(base + n - 5, ".gguf") == 0)
         n -= 5;
     size_t o = 0;
     for (size_t i = 0; i < n && o < REG_NAME_MAX; i++) {
@@ -534,6 +537,12 @@ hearth_status reg_remove(registry *r, const char *name, bool *deleted, hearth_er
     char dir[PATH_MAX];
     if (owned_by_registry(r, &removed, dir, sizeof dir)) {
         unlink(removed.path);
+        int parts = 0; /* a split model's other parts lie beside its first */
+        char part[PATH_MAX];
+        if (gguf_split_name(removed.path, &parts) == 1)
+            for (int k = 2; k <= parts; k++)
+                if (gguf_split_sibling(removed.path, k, part, sizeof part))
+                    unlink(part);
         if (removed.license.file && strncmp(removed.license.file, dir, strlen(dir)) == 0)
             unlink(removed.license.file);
         rmdir(dir);

@@ -1360,3 +1360,24 @@ TEST(gguf_split_model_refusals)
     REQUIRE(write_part(odd, 0, 1, -1, a, 1)); /* one part of one: an ordinary file */
     expect_refusal(odd, HEARTH_OK, "");
 }
+
+TEST(gguf_split_names)
+{
+    int count = -1;
+    CHECK_EQ(gguf_split_name("/m/x-00002-of-00003.gguf", &count), 2);
+    CHECK_EQ(count, 3);
+    CHECK_EQ(gguf_split_name("x-00001-of-00001.gguf", &count), 1);
+    CHECK_EQ(gguf_split_name("x-00000-of-00003.gguf", &count), 0); /* parts count from 1 */
+    CHECK_EQ(gguf_split_name("x-00004-of-00003.gguf", &count), 0);
+    CHECK_EQ(gguf_split_name("x-0001-of-00003.gguf", &count), 0);
+    CHECK_EQ(gguf_split_name("x-00001-of-0000a.gguf", &count), 0);
+    CHECK_EQ(gguf_split_name("x-00001-of-00003.bin", &count), 0);
+    CHECK_EQ(gguf_split_name("-00001-of-00003.gguf", &count), 0); /* no name before it */
+    CHECK_EQ(gguf_split_name("", &count), 0);
+    char out[64];
+    CHECK(gguf_split_sibling("/m/x-00002-of-00003.gguf", 3, out, sizeof out));
+    CHECK_STR(out, "/m/x-00003-of-00003.gguf");
+    CHECK(!gguf_split_sibling("/m/x-00002-of-00003.gguf", 4, out, sizeof out));
+    CHECK(!gguf_split_sibling("/m/x.gguf", 1, out, sizeof out));
+    CHECK(!gguf_split_sibling("/m/x-00002-of-00003.gguf", 1, out, 10)); /* too short */
+}

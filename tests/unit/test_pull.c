@@ -155,8 +155,11 @@ TEST(pull_picks_q4_k_m_else_closest)
     CHECK_EQ(pull_pick_gguf(b, 3), 1);
     const char *c[] = { "m-f16.gguf", "m-Q8_0.gguf" };
     CHECK_EQ(pull_pick_gguf(c, 2), 1);
-    const char *d[] = { "m-Q4_K_M-00001-of-00002.gguf", "m-Q4_K_M-00002-of-00002.gguf", "x.bin" };
-    CHECK_EQ(pull_pick_gguf(d, 3), -1);
+    /* of a split model only the first part, which opens the others */
+    const char *d[] = { "m-Q4_K_M-00002-of-00002.gguf", "m-Q4_K_M-00001-of-00002.gguf", "x.bin",
+                        "m-Q8_0.gguf" };
+    CHECK_EQ(pull_pick_gguf(d, 4), 1);
+    CHECK_EQ(pull_pick_gguf(d, 1), -1);
     const char *e[] = { "model.gguf" }; /* unnamed preset: still a GGUF to offer */
     CHECK_EQ(pull_pick_gguf(e, 1), 0);
 }
@@ -190,6 +193,75 @@ TEST(pull_normal_picks_verifies_and_registers)
     CHECK(s.calls > 0);
     CHECK_EQ(s.last_done, e->size);
     CHECK_EQ(s.last_total, e->size);
+    reg_free(r);
+}
+
+/* A split model (the mock's three parts of the small Q4_K_M fixture, cut by its own GGUF
+ * reader): picked by its first part, every part verified and stored, registered by the
+ * first under the name without the part numbers; a second pull reuses parts already in
+ * place; a later part named alone is refused; removing the model removes every part. */
+TEST(pull_split_model)
+{
+    mock m;
+    REQUIRE(mock_start(&m));
+    registry *r = fresh_registry("split");
+    REQUIRE(r);
+    seen s = { 0 };
+    pull_params p = { .note = on_note, .progress = on_progress, .user = &s };
+    const reg_entry *e = NULL;
+    hearth_error err;
+    hearth_status st = pull_model(r, "hf:test/split-GGUF", &p, &e, &err);
+    if (st)
+        test_fail(__FILE__, __LINE__, "%s", err.msg);
+    REQUIRE(st == HEARTH_OK && e);
+    CHECK_CONTAINS(s.notes, "picked Q4_K_M/split-Q4_K_M-00001-of-00003.gguf");
+    CHECK_CONTAINS(s.notes, "part 3 of 3: split-Q4_K_M-00003-of-00003.gguf");
+    CHECK_STR(e->name, "split-q4_k_m");
+    CHECK_CONTAINS(e->path, "/models/split-q4_k_m/split-Q4_K_M-00001-of-00003.gguf");
+    char want[65], part[600];
+    sha256sum(e->path, want);
+    CHECK_STR(e->sha256, want);
+    off_t total = 0;
+    for (int k = 1; k <= 3; k++) {
+        REQUIRE(gguf_split_sibling(e->path, k, part, sizeof part));
+        CHECK(file_size(part) > 0);
+        total += file_size(part);
+    }
+    CHECK_EQ(e->size, (uint64_t)total);
+    gguf_file *g;
+    REQUIRE(gguf_open(&g, e->path, &err) == HEARTH_OK);
+    CHECK_EQ(g->n_parts, 3);
+    CHECK_EQ(g->size, (uint64_t)total);
+    gguf_close(g);
+
+    /* parts already in place are checked, not fetched again */
+    char dir[512], cmd[2000];
+    snprintf(dir, sizeof dir, "%s", e->path);
+    *strrchr(dir, '/') = '\0';
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/../again' && cp '%s'/*-0000[12]-of-* '%s/../again/'",
+             dir, dir, dir);
+    REQUIRE(test_run(cmd, NULL, 0) == 0);
+    memset(&s, 0, sizeof s);
+    p.name = "again";
+    REQUIRE(pull_model(r, "hf:test/split-GGUF/Q4_K_M/split-Q4_K_M-00001-of-00003.gguf", &p, &e,
+                       &err) == HEARTH_OK);
+    CHECK_CONTAINS(s.notes, "part 2 of 3: split-Q4_K_M-00002-of-00003.gguf\n"
+                            "already downloaded and verified\n");
+    CHECK(!strstr(strstr(s.notes, "part 3 of 3"), "already downloaded"));
+
+    p.name = "later";
+    CHECK_EQ(pull_model(r, "hf:test/split-GGUF/Q4_K_M/split-Q4_K_M-00002-of-00003.gguf", &p, &e,
+                        &err), HEARTH_ERR_INVALID);
+    CHECK_CONTAINS(err.msg, "pull its first part, "
+                            "hf:test/split-GGUF/Q4_K_M/split-Q4_K_M-00001-of-00003.gguf");
+    mock_stop(&m);
+
+    bool deleted = false;
+    REQUIRE(reg_remove(r, "split-q4_k_m", &deleted, &err) == HEARTH_OK);
+    CHECK(deleted);
+    snprintf(part, sizeof part, "%s/split-Q4_K_M-00003-of-00003.gguf", dir);
+    CHECK_EQ(file_size(part), -1);
+    CHECK_EQ(file_size(dir), -1); /* the folder went with its last file */
     reg_free(r);
 }
 
@@ -355,8 +427,9 @@ TEST(pull_cli_and_size_limit)
 }
 
 /* fit before download: the header fetched with Range requests gives the same numbers as
- * the whole file, and only a small part of the file is downloaded. */
-static void header_matches(const char *ref, const char *fixture)
+ * the whole file, and only a small part of the file is downloaded. split: ref is a split
+ * model made from fixture (every part's header is fetched). */
+static void header_matches(const char *ref, const char *fixture, bool split)
 {
     pull_params p = { 0 };
     pull_header h;
@@ -374,8 +447,12 @@ static void header_matches(const char *ref, const char *fixture)
     CHECK_EQ(remote.params, local.params);
     CHECK_EQ(remote.n_vocab, local.n_vocab);
     CHECK_EQ(remote.step_bytes, local.step_bytes);
-    CHECK_EQ(h.gguf->data_offset, g->data_offset);
-    CHECK(h.fetched >= g->data_offset && h.fetched < h.map_size);
+    CHECK_EQ(h.gguf->n_parts, split ? 3 : 1);
+    if (!split) {
+        CHECK_EQ(h.gguf->data_offset, g->data_offset);
+        CHECK_EQ(h.size, g->size);
+    }
+    CHECK(h.fetched >= h.gguf->data_offset && h.fetched < h.size);
     gguf_close(g);
     pull_header_free(&h);
 }
@@ -386,8 +463,10 @@ TEST(pull_header_for_fit_before_download)
     REQUIRE(mock_start(&m));
     registry *r = fresh_registry("header");
     REQUIRE(r);
-    header_matches("hf:test/tiny-GGUF/tiny-Q8_0.gguf", TESTDATA "/models/tiny-llama-spm-q8_0.gguf");
-    header_matches("hf:test/qwen-GGUF", TESTDATA "/models/tiny-qwen2-bpe-q8_0.gguf");
+    header_matches("hf:test/tiny-GGUF/tiny-Q8_0.gguf", TESTDATA "/models/tiny-llama-spm-q8_0.gguf",
+                   false);
+    header_matches("hf:test/qwen-GGUF", TESTDATA "/models/tiny-qwen2-bpe-q8_0.gguf", false);
+    header_matches("hf:test/split-GGUF", TESTDATA "/models/small-llama-spm-q4_k_m.gguf", true);
     char cmd[1000], out[8192];
     snprintf(cmd, sizeof cmd, "%s fit hf:test/tiny-GGUF --json --bandwidth 0", test_bin());
     int rc = test_run(cmd, out, sizeof out);

@@ -66,6 +66,11 @@ TEST(registry_names)
     CHECK_STR(n, "model");
     reg_name_for_file("weird name (1).GGUF", n);
     CHECK_STR(n, "weird-name--1-");
+    /* a split model is named for the model, not its first part */
+    reg_name_for_file("/x/Llama-70B-Q4_K_M-00001-of-00002.gguf", n);
+    CHECK_STR(n, "llama-70b-q4_k_m");
+    reg_name_for_file("/x/m-1-of-2.gguf", n); /* not gguf-split's numbering: kept as it is */
+    CHECK_STR(n, "m-1-of-2");
 }
 
 TEST(registry_import_records_facts)
