@@ -85,6 +85,7 @@ static tq_kernels avx2_set = {
     .from_float = {
         [TQ_F16] = tq_from_float_f16_avx2,
         [TQ_Q8_0] = tq_from_float_q8_0_avx2,
+        [TQ_Q8_K] = tq_from_float_q8_K_avx2,
     },
     .round_f16 = tq_round_f16_avx2,
     .gemm_unpack = tq_gemm_unpack_avx2,

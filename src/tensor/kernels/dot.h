@@ -64,6 +64,7 @@ void tq_vec_dot_rows_q4_0_q8_0_avx2(int n, float *s, const void *x, size_t x_str
                                     const void *y, int nr);
 void tq_vec_dot_rows_q4_0_q8_0_avx512(int n, float *s, const void *x, size_t x_stride,
                                       const void *y, int nr);
+TQ_FROM_FLOAT_FN(tq_from_float_q8_K_avx2);
 TQ_FROM_FLOAT_FN(tq_from_float_q8_K_avx512);
 
 /* ---- K-quants × Q8_K (kquant_ref.c, kquant_avx2.c, kquant_avx512.c) -------------------- */

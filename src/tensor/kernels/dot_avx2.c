@@ -404,4 +404,52 @@ void tq_from_float_q8_0_avx2(const float *x, void *vy, int64_t n)
     }
 }
 
+/* Q8_K, bit-exact with quant.c as the AVX-512 one is (dot_avx512.c): the signed value of
+ * largest magnitude (the first, on ties) sets iscale = -127 / max, q = round-to-even(iscale
+ * * x) capped at 127, d = 1 / iscale, one bsum per 16 quants. The scalar quantizer was
+ * 2.6 % of an AVX2 prompt on the Q4_K_M model. */
+void tq_from_float_q8_K_avx2(const float *x, void *vy, int64_t n)
+{
+    block_q8_K *y = vy;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t b = 0; b < n / QK_K; b++, x += QK_K) {
+        __m256 am = _mm256_setzero_ps();
+        for (int j = 0; j < QK_K; j += 8)
+            am = _mm256_max_ps(am, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)));
+        const float amax = hmax_ps(am);
+        float max = 0.0f;
+        for (int j = 0; j < QK_K && amax != 0.0f; j += 8) {
+            int eq = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)),
+                                                      _mm256_set1_ps(amax), _CMP_EQ_OQ));
+            if (eq) {
+                max = x[j + __builtin_ctz((unsigned)eq)];
+                break;
+            }
+        }
+        memset(&y[b], 0, sizeof y[b]);
+        if (max == 0.0f)
+            continue;
+        const float iscale = -127.0f / max;
+        const __m256 is = _mm256_set1_ps(iscale);
+        const __m256i cap = _mm256_set1_epi32(127);
+        for (int j = 0; j < QK_K / 16; j++) {
+            __m256i q0 = _mm256_min_epi32(
+                _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16 * j), is)), cap);
+            __m256i q1 = _mm256_min_epi32(
+                _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 16 * j + 8), is)), cap);
+            /* packs work per 128-bit lane: 64-bit groups 0, 2, 1, 3 are q0 then q1 */
+            __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xd8);
+            _mm_storeu_si128((__m128i *)(y[b].qs + 16 * j),
+                             _mm_packs_epi16(_mm256_castsi256_si128(w),
+                                             _mm256_extracti128_si256(w, 1)));
+            __m256i s = _mm256_add_epi32(q0, q1);
+            __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+            t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+            y[b].bsums[j] = (int16_t)_mm_cvtsi128_si32(t);
+        }
+        y[b].d = 1.0f / iscale;
+    }
+}
+
 #endif /* __AVX2__ */
