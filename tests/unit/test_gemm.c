@@ -243,6 +243,51 @@ TEST(gemm_rows_longer_than_a_chunk)
     }
 }
 
+/* ---- Extremes: constant weights and activations, expected values exact in double ---- */
+
+/* A case of rows x cols weights of type (filled by the caller) against batch activation
+ * rows of vec_dot type vt: buffers allocated, activations left to the caller. */
+static bool extreme_case(gemm_case *g, int type, int vt, int rows, int cols, int batch)
+{
+    *g = (gemm_case){ .type = type, .vt = vt, .rows = rows, .cols = cols, .batch = batch };
+    g->w_row = tq_row_size(type, cols);
+    g->x_row = tq_row_size(vt, cols);
+    g->W = mem_alloc((size_t)rows * g->w_row);
+    g->xq = mem_alloc((size_t)batch * g->x_row);
+    g->want = mem_alloc((size_t)rows * batch * sizeof(float));
+    g->scale = mem_alloc((size_t)rows * batch * sizeof(double));
+    return g->W && g->xq && g->want && g->scale;
+}
+
+/* Activation rows that are all -128 (even rows) or 127 (odd), times 1/64: the expected
+ * outputs from the dequantized weights, summed in double; then every set's int8 GEMM that
+ * takes the type, checked against them. */
+static void extreme_check(gemm_case *g, const tq_kernels *const sets[3])
+{
+    float *wf = mem_alloc((size_t)g->cols * sizeof(float));
+    float *y = mem_alloc((size_t)g->rows * g->batch * sizeof(float));
+    REQUIRE(wf && y);
+    for (int r = 0; r < g->rows; r++) {
+        tq_dequantize(g->type, g->W + (size_t)r * g->w_row, wf, g->cols);
+        for (int b = 0; b < g->batch; b++) {
+            const double x = (b % 2 ? 127 : -128) / 64.0;
+            double sum = 0, abs_sum = 0;
+            for (int k = 0; k < g->cols; k++)
+                sum += wf[k] * x, abs_sum += fabs(wf[k] * x);
+            g->want[(size_t)b * g->rows + r] = (float)sum;
+            g->scale[(size_t)b * g->rows + r] = abs_sum;
+        }
+    }
+    for (size_t s = 0; s < 3; s++) {
+        if (!sets[s] || !tq_kernels_gemm_int8(sets[s], g->type))
+            continue;
+        REQUIRE(run_gemm(sets[s], g, y));
+        check_outputs(sets[s]->name, g, y);
+    }
+    mem_free(wf);
+    mem_free(y);
+}
+
 /* K-quant weights at the ends of their integer ranges (Q2_K/Q4_K/Q5_K: every quant, scale
  * and min at its maximum; Q3_K and Q6_K: quants and scales at their most negative) against
  * activations of -128 and 127, where a super-block's integer sums come closest to
@@ -255,17 +300,8 @@ TEST(gemm_kquant_integer_extremes)
     const int rows = 5, cols = 2 * QK_K, batch = 18;
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         const int type = types[t];
-        gemm_case g = { .type = type, .vt = TQ_Q8_K, .rows = rows, .cols = cols,
-                        .batch = batch };
-        g.w_row = tq_row_size(type, cols);
-        g.x_row = tq_row_size(TQ_Q8_K, cols);
-        g.W = mem_alloc((size_t)rows * g.w_row);
-        g.xq = mem_alloc((size_t)batch * g.x_row);
-        g.want = mem_alloc((size_t)rows * batch * sizeof(float));
-        g.scale = mem_alloc((size_t)rows * batch * sizeof(double));
-        float *wf = mem_alloc((size_t)cols * sizeof(float));
-        float *y = mem_alloc((size_t)rows * batch * sizeof(float));
-        REQUIRE(g.W && g.xq && g.want && g.scale && wf && y);
+        gemm_case g;
+        REQUIRE(extreme_case(&g, type, TQ_Q8_K, rows, cols, batch));
         const tq_f16 one = 0x3c00, half = 0x3800;
         for (int i = 0; i < rows * cols / QK_K; i++) {
             if (type == TQ_Q2_K) { /* quants 3, scales and mins 15 */
@@ -307,25 +343,7 @@ TEST(gemm_kquant_integer_extremes)
                 for (int j = 0; j < QK_K / 16; j++)
                     x->bsums[j] = (int16_t)(16 * a);
             }
-        for (int r = 0; r < rows; r++) {
-            tq_dequantize(type, g.W + (size_t)r * g.w_row, wf, cols);
-            for (int b = 0; b < batch; b++) {
-                const double x = (b % 2 ? 127 : -128) / 64.0;
-                double sum = 0, abs_sum = 0;
-                for (int k = 0; k < cols; k++)
-                    sum += wf[k] * x, abs_sum += fabs(wf[k] * x);
-                g.want[(size_t)b * rows + r] = (float)sum;
-                g.scale[(size_t)b * rows + r] = abs_sum;
-            }
-        }
-        for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
-            if (!sets[s] || !tq_kernels_gemm_int8(sets[s], type))
-                continue;
-            REQUIRE(run_gemm(sets[s], &g, y));
-            check_outputs(sets[s]->name, &g, y);
-        }
-        mem_free(wf);
-        mem_free(y);
+        extreme_check(&g, sets);
         case_free(&g);
     }
 }
@@ -341,17 +359,8 @@ TEST(gemm_legacy_int16_extremes)
     const int rows = 3, cols = 128, batch = 20;
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         const int type = types[t];
-        gemm_case g = { .type = type, .vt = TQ_Q8_0, .rows = rows, .cols = cols,
-                        .batch = batch };
-        g.w_row = tq_row_size(type, cols);
-        g.x_row = tq_row_size(TQ_Q8_0, cols);
-        g.W = mem_alloc((size_t)rows * g.w_row);
-        g.xq = mem_alloc((size_t)batch * g.x_row);
-        g.want = mem_alloc((size_t)rows * batch * sizeof(float));
-        g.scale = mem_alloc((size_t)rows * batch * sizeof(double));
-        float *wf = mem_alloc((size_t)cols * sizeof(float));
-        float *y = mem_alloc((size_t)rows * batch * sizeof(float));
-        REQUIRE(g.W && g.xq && g.want && g.scale && wf && y);
+        gemm_case g;
+        REQUIRE(extreme_case(&g, type, TQ_Q8_0, rows, cols, batch));
         const tq_f16 one = 0x3c00, half = 0x3800;
         for (int i = 0; i < rows * cols / 32; i++) {
             if (type == TQ_Q4_0) { /* nibbles 0: -8 */
@@ -381,25 +390,7 @@ TEST(gemm_legacy_int16_extremes)
                 x->d = da;
                 memset(x->qs, b % 2 ? 127 : -128, sizeof x->qs);
             }
-        for (int r = 0; r < rows; r++) {
-            tq_dequantize(type, g.W + (size_t)r * g.w_row, wf, cols);
-            for (int b = 0; b < batch; b++) {
-                const double x = (b % 2 ? 127 : -128) / 64.0;
-                double sum = 0, abs_sum = 0;
-                for (int k = 0; k < cols; k++)
-                    sum += wf[k] * x, abs_sum += fabs(wf[k] * x);
-                g.want[(size_t)b * rows + r] = (float)sum;
-                g.scale[(size_t)b * rows + r] = abs_sum;
-            }
-        }
-        for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
-            if (!sets[s] || !tq_kernels_gemm_int8(sets[s], type))
-                continue;
-            REQUIRE(run_gemm(sets[s], &g, y));
-            check_outputs(sets[s]->name, &g, y);
-        }
-        mem_free(wf);
-        mem_free(y);
+        extreme_check(&g, sets);
         case_free(&g);
     }
 }

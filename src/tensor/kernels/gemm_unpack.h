@@ -217,16 +217,22 @@ static void gu_row_kquant(int type, const uint8_t *row, int blk0, int nblk, int8
     }
 }
 
+/* The panel's description of type, for nblk blocks per row. */
+static inline void gu_panel_init(tq_gemm_panel *p, int type, int nblk)
+{
+    p->bs = tq_gemm_block_size(type);
+    p->nblk = nblk;
+    p->sub = tq_gemm_sub_blocks(type);
+    p->has_min = gu_has_min(type);
+    p->max_q = tq_gemm_max_q(type);
+}
+
 /* Rows past `rows` are zeroed, so the kernels can always work on whole 4-row tiles. */
 static inline void gemm_unpack_rows(int type, const void *W, size_t w_row, int rows, int blk0,
                                     int nblk, tq_gemm_panel *p)
 {
     const int bs = tq_gemm_block_size(type), ld = nblk * bs;
-    p->bs = bs;
-    p->nblk = nblk;
-    p->sub = tq_gemm_sub_blocks(type);
-    p->has_min = gu_has_min(type);
-    p->max_q = tq_gemm_max_q(type);
+    gu_panel_init(p, type, nblk);
     for (int r = 0; r < TQ_GEMM_ROWS; r++) {
         int8_t *q = p->q + (size_t)r * ld;
         const size_t o = (size_t)r * nblk;

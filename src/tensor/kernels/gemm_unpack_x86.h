@@ -198,11 +198,7 @@ static void gemm_unpack_x86(int type, const void *W, size_t w_row, int rows, int
         return;
     }
     const int bs = tq_gemm_block_size(type), ld = nblk * bs;
-    p->bs = bs;
-    p->nblk = nblk;
-    p->sub = tq_gemm_sub_blocks(type);
-    p->has_min = gu_has_min(type);
-    p->max_q = tq_gemm_max_q(type);
+    gu_panel_init(p, type, nblk);
     for (int r = 0; r < TQ_GEMM_ROWS; r++) {
         int8_t *q = p->q + (size_t)r * ld;
         const size_t o = (size_t)r * nblk;
