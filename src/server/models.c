@@ -87,17 +87,32 @@ static bool good_name(const char *name, size_t n)
     return true;
 }
 
+/* A split model (gguf-split's NAME-00001-of-0000N.gguf) is listed once, by its first part,
+ * as NAME, with the size of all its parts; the other parts are not models of their own. */
 static hearth_status add_model(srv_models *ms, const char *path, hearth_error *err)
 {
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     size_t n = strlen(base);
-    if (n > 5 && strcmp(base + n - 5, ".gguf") == 0)
+    int parts = 0;
+    const int part = gguf_split_name(base, &parts);
+    if (part > 1)
+        return HEARTH_OK;
+    if (part == 1)
+        n -= sizeof "-NNNNN-of-MMMMM.gguf" - 1;
+    else if (n > 5 && strcmp(base + n - 5, ".gguf") == 0)
         n -= 5;
     if (!good_name(base, n))
         return HEARTH_OK; /* skipped: not a name a client could ask for */
     struct stat sb;
     if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
         return err_set(err, HEARTH_ERR_IO, "%s: not a readable file", path);
+    off_t size = sb.st_size;
+    for (int k = 2; k <= parts && k <= GGUF_MAX_PARTS; k++) { /* missing: the load says */
+        char other[4096];
+        struct stat so;
+        if (gguf_split_sibling(path, k, other, sizeof other) && stat(other, &so) == 0)
+            size += so.st_size;
+    }
     srv_model *nm = mem_realloc_array(ms->m, (size_t)ms->n + 1, sizeof *nm);
     if (!nm)
         return err_set(err, HEARTH_ERR_NOMEM, "out of memory");
@@ -107,7 +122,7 @@ static hearth_status add_model(srv_models *ms, const char *path, hearth_error *e
     memcpy(m->name, base, n);
     if (!(m->path = mem_strdup(path)))
         return err_set(err, HEARTH_ERR_NOMEM, "out of memory");
-    m->file_size = (size_t)sb.st_size;
+    m->file_size = (size_t)size;
     m->mtime = (long)sb.st_mtime;
     ms->n++;
     return HEARTH_OK;

@@ -720,6 +720,38 @@ TEST(server_models_dir_and_memory_budget)
     srv_stop(s);
 }
 
+/* A split model in the models directory (cut by the mock Hub's own splitter) is one model,
+ * named without the part numbers, listed once and served. */
+TEST(server_models_dir_split_model)
+{
+    char dir[512], cmd[2048];
+    snprintf(dir, sizeof dir, "%s/srv-split", test_tmpdir());
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && python3 -c \"import sys; sys.path.insert(0, "
+             "'tests'); from mock_hub import split_gguf; d = open('%s', 'rb').read(); "
+             "[open('%s/gamma-%%05d-of-00003.gguf' %% (i + 1), 'wb').write(p) for i, p in "
+             "enumerate(split_gguf(d, 3))]\"", dir, TESTDATA "/models/tiny-llama-spm-q8_0.gguf",
+             dir);
+    REQUIRE(test_run(cmd, NULL, 0) == 0);
+    srv_config c = srv_default_config();
+    c.port = 0;
+    c.models_dir = dir;
+    c.batch.ctx.n_ctx = 128;
+    c.batch.ctx.n_threads = 1;
+    srv *s;
+    hearth_error err;
+    REQUIRE(srv_start(&s, &c, &err) == HEARTH_OK);
+    int port = srv_port(s);
+    resp *r = mem_calloc(1, sizeof *r);
+    CHECK_EQ(http(port, "/v1/models", NULL, NULL, r), 200);
+    CHECK_CONTAINS(r->body, "\"gamma\"");
+    CHECK(!strstr(r->body, "of-0000")); /* no part listed as a model of its own */
+    memset(r, 0, sizeof *r);
+    CHECK_EQ(http(port, "/v1/completions", "{\"model\":\"gamma\",\"prompt\":\"Hi\","
+                  "\"max_tokens\":2}", NULL, r), 200);
+    mem_free(r);
+    srv_stop(s);
+}
+
 /* The answer must satisfy the schema however unlikely the model finds it. */
 static void check_answer(const char *text)
 {
