@@ -87,6 +87,24 @@ static bool good_name(const char *name, size_t n)
     return true;
 }
 
+/* Bytes of the model file at path, all parts of a split model together (a missing part
+ * counts nothing: loading it will say which is missing); 0 if path cannot be read. */
+static size_t model_bytes(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return 0;
+    size_t size = (size_t)sb.st_size;
+    int parts = 0;
+    if (gguf_split_name(path, &parts) == 1)
+        for (int k = 2; k <= parts && k <= GGUF_MAX_PARTS; k++) {
+            char other[4096];
+            if (gguf_split_sibling(path, k, other, sizeof other) && stat(other, &sb) == 0)
+                size += (size_t)sb.st_size;
+        }
+    return size;
+}
+
 /* A split model (gguf-split's NAME-00001-of-0000N.gguf) is listed once, by its first part,
  * as NAME, with the size of all its parts; the other parts are not models of their own. */
 static hearth_status add_model(srv_models *ms, const char *path, hearth_error *err)
@@ -106,13 +124,6 @@ static hearth_status add_model(srv_models *ms, const char *path, hearth_error *e
     struct stat sb;
     if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
         return err_set(err, HEARTH_ERR_IO, "%s: not a readable file", path);
-    off_t size = sb.st_size;
-    for (int k = 2; k <= parts && k <= GGUF_MAX_PARTS; k++) { /* missing: the load says */
-        char other[4096];
-        struct stat so;
-        if (gguf_split_sibling(path, k, other, sizeof other) && stat(other, &so) == 0)
-            size += so.st_size;
-    }
     srv_model *nm = mem_realloc_array(ms->m, (size_t)ms->n + 1, sizeof *nm);
     if (!nm)
         return err_set(err, HEARTH_ERR_NOMEM, "out of memory");
@@ -122,7 +133,7 @@ static hearth_status add_model(srv_models *ms, const char *path, hearth_error *e
     memcpy(m->name, base, n);
     if (!(m->path = mem_strdup(path)))
         return err_set(err, HEARTH_ERR_NOMEM, "out of memory");
-    m->file_size = (size_t)size;
+    m->file_size = model_bytes(path);
     m->mtime = (long)sb.st_mtime;
     ms->n++;
     return HEARTH_OK;
@@ -296,8 +307,7 @@ hearth_status models_acquire(srv_models *ms, const char *name, srv_model **out,
 hearth_status models_pin(srv_models *ms, const char *path, size_t *bytes, int *http_status,
                          hearth_error *err)
 {
-    struct stat sb;
-    *bytes = stat(path, &sb) == 0 ? (size_t)sb.st_size : 0;
+    *bytes = model_bytes(path);
     /* the answer goes to an API client: the file's name, not where the server keeps it */
     const char *file = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     pthread_mutex_lock(&ms->mu);
