@@ -137,11 +137,29 @@ static const char *find_ci(const char *hay, const char *needle)
     return NULL;
 }
 
+/* Does s carry, as a token of its own (delimited as file names write presets), a preset
+ * whose weights hearth cannot compute with: the IQ quants (IQ1_S .. IQ4_XS), the ternary
+ * TQ1_0/TQ2_0 and MXFP4? Picking one would download a model that then cannot run. */
+static bool unsupported_preset(const char *s)
+{
+    static const char *const other[] = { "TQ1_0", "TQ2_0", "MXFP4" };
+    for (const char *h = find_ci(s, "IQ"); h; h = find_ci(h + 1, "IQ"))
+        if ((h == s || strchr("-._/", h[-1])) && h[2] >= '1' && h[2] <= '4' && h[3] == '_')
+            return true;
+    for (size_t k = 0; k < sizeof other / sizeof other[0]; k++)
+        for (const char *h = find_ci(s, other[k]); h; h = find_ci(h + 1, other[k])) {
+            char after = h[strlen(other[k])];
+            if ((h == s || strchr("-._/", h[-1])) && after && strchr("-._", after))
+                return true;
+        }
+    return false;
+}
+
 int pull_pick_gguf(const char *const *names, size_t n)
 {
     static const char *const prefer[] = {
         "Q4_K_M", "Q4_K_S", "Q5_K_M", "Q4_0", "Q5_K_S", "Q4_1", "Q5_0", "Q6_K", "Q3_K_L",
-        "Q5_1", "Q8_0", "Q3_K_M", "IQ4_XS", "IQ4_NL", "Q3_K_S", "Q2_K", "BF16", "F16", "F32",
+        "Q5_1", "Q8_0", "Q3_K_M", "Q3_K_S", "Q2_K", "BF16", "F16", "F32",
     };
     int best = -1, best_rank = INT_MAX;
     for (size_t i = 0; i < n; i++) {
@@ -149,7 +167,7 @@ int pull_pick_gguf(const char *const *names, size_t n)
         size_t len = strlen(s);
         int parts = 0;
         if (len < 6 || strcasecmp(s + len - 5, ".gguf") != 0 || find_ci(s, "mmproj") ||
-            (strstr(s, "-of-") && gguf_split_name(s, &parts) != 1))
+            unsupported_preset(s) || (strstr(s, "-of-") && gguf_split_name(s, &parts) != 1))
             continue; /* of a split model, only its first part is offered */
         int rank = (int)(sizeof prefer / sizeof prefer[0]); /* unknown preset: last resort */
         for (int k = 0; k < (int)(sizeof prefer / sizeof prefer[0]) && k < rank; k++) {
@@ -634,9 +652,9 @@ static hearth_status pick(const hub_info *info, pull_ref *ref, const pull_params
     int k = pull_pick_gguf(names, (size_t)n);
     hearth_status s = HEARTH_OK;
     if (k < 0)
-        s = err_set(err, HEARTH_ERR_UNSUPPORTED, "%s@%s has no GGUF model to pull (%d .gguf "
-                    "files, none a model's whole or first part; projector files are not "
-                    "supported)", ref->repo, ref->rev, n_gguf);
+        s = err_set(err, HEARTH_ERR_UNSUPPORTED, "%s@%s has no GGUF model hearth can run (%d "
+                    ".gguf files: IQ, TQ and MXFP4 quants, projectors and later parts of split "
+                    "models are not offered)", ref->repo, ref->rev, n_gguf);
     else if (strlen(names[k]) >= sizeof ref->file || !path_ok(names[k], "+"))
         s = err_set(err, HEARTH_ERR_UNSUPPORTED, "%s: unusual file name '%s'", ref->repo,
                     names[k]);

@@ -42,9 +42,9 @@ typedef struct pull_ref {
 hearth_status pull_parse_ref(const char *ref, pull_ref *out, hearth_error *err);
 
 /* Pick the GGUF to download among a repository's file names: Q4_K_M, else the closest
- * preset in a fixed preference order; multimodal projectors and the later parts of split
- * models are skipped (a first part stands for its model). Returns an index into names, or
- * -1 if none is usable. */
+ * preset in a fixed preference order; multimodal projectors, presets hearth cannot run
+ * (IQ, TQ, MXFP4) and the later parts of split models are skipped (a first part stands for
+ * its model). Returns an index into names, or -1 if none is usable. */
 int pull_pick_gguf(const char *const *names, size_t n);
 
 typedef struct pull_params {

@@ -162,6 +162,14 @@ TEST(pull_picks_q4_k_m_else_closest)
     CHECK_EQ(pull_pick_gguf(d, 1), -1);
     const char *e[] = { "model.gguf" }; /* unnamed preset: still a GGUF to offer */
     CHECK_EQ(pull_pick_gguf(e, 1), 0);
+    /* presets hearth cannot run are never offered, however well they would rank */
+    const char *f[] = { "m-IQ4_XS.gguf", "m.iq4_nl.gguf", "m-IQ3_M.gguf", "m-TQ2_0.gguf",
+                        "m-MXFP4.gguf", "m-Q2_K.gguf" };
+    CHECK_EQ(pull_pick_gguf(f, 6), 5);
+    CHECK_EQ(pull_pick_gguf(f, 5), -1);
+    const char *g[] = { "SQIQ2_X-Q8_0.gguf", "IQ2-Chat-Q4_0.gguf" }; /* names, not presets */
+    CHECK_EQ(pull_pick_gguf(g, 1), 0);
+    CHECK_EQ(pull_pick_gguf(g + 1, 1), 0);
 }
 
 TEST(pull_normal_picks_verifies_and_registers)
