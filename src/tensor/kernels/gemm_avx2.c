@@ -156,18 +156,20 @@ void tq_gemmf_avx2(const float *panel, int kc, const float *x, size_t ldx, float
 
 /* ---- int8 panels (layouts in gemm.h) --------------------------------------------------------
  * vpmaddubsw multiplies the packed activations (a + 128, unsigned) by a broadcast dword of
- * weight quants (signed) and adds neighbouring products into int16; two of those are added
- * before vpmaddwd widens them to int32, so a byte product costs 1.5 multiply instructions
- * per 32 instead of the float path's 4 fused multiply-adds (and the panel is a quarter the
- * size). Exact as long as no int16 sum saturates: 2 products x 2 steps x 255 x |q| <= 32767
- * holds for |q| <= 32, every type but Q8_0 (gemm_max_q in kernels.h; Q8_0 stays on the
- * float path). For the K-quants vpmaddwd multiplies by the block's integer scale instead of
- * 1, so a super-block sums in integers as in gemm.h without a vpmulld, starting from
- * sum(sc * corr); the float steps are tq_gemm_ref's, so results are bit-identical to it.
+ * weight quants (signed) and adds neighbouring products into int16; n of those (n dwords)
+ * are added before vpmaddwd widens them to int32, so 32 byte products cost 1 + 1/n multiply
+ * instructions instead of the float path's 4 fused multiply-adds (and the panel is a
+ * quarter the size). Exact as long as no int16 sum saturates: 2 products x n x 255 x |q| <=
+ * 32767, so n = 4 for |q| <= 16 and n = 2 up to 32: every type but Q8_0 (gemm_max_q in
+ * kernels.h; Q8_0 stays on the float path). For the K-quants vpmaddwd multiplies by the
+ * block's integer scale instead of 1, so a super-block sums in integers as in gemm.h
+ * without a vpmulld, starting from sum(sc * corr); the float steps are tq_gemm_ref's, so
+ * results are bit-identical to it.
  *
- * A tile is 2 panel rows x one group of 16 columns (two registers of 8 columns): per two
- * dwords, 4 activation loads and 4 broadcasts feed 8 vpmaddubsw; the int32 sums and the 4
- * float accumulators stay in registers for the whole row of blocks. */
+ * A tile is 2 panel rows x one group of 16 columns (two registers of 8 columns), each
+ * activation register used by both rows and each broadcast by both halves; the 4 int32 sums
+ * stay in registers for a block (a super-block for the K-quants), the float accumulators in
+ * L1 for the whole row of blocks. */
 
 INLINE __m256i bcast_q(const int8_t *p)
 {
