@@ -233,18 +233,15 @@ INLINE void tile_i8(const tq_gemm_panel *p, int r0, const uint8_t *a, const int 
 
 /* The same for K-quant panels: T = sum(sc * isum) per super-block, then the float steps. */
 INLINE void tile_i8_k(const tq_gemm_panel *p, int r0, const uint8_t *a, const int bs,
-                      const bool has_min, const int n, float acc[2][2][8])
+                      const bool has_min, const int n, const int32_t (*ksum)[TQ_GEMM_KC / QK_K],
+                      float acc[2][2][8])
 {
     const int nblk = p->nblk, ld = nblk * bs, sub = QK_K / bs;
     const size_t rec = tq_gemm_record_size(bs), o = (size_t)r0 * nblk;
     for (int b0 = 0; b0 < nblk; b0 += sub) {
         __m256i T[2][2];
-        for (int r = 0; r < 2; r++) {
-            int32_t t0 = 0;
-            for (int b = b0; b < b0 + sub; b++)
-                t0 += p->sc[o + r * nblk + b] * p->corr[o + r * nblk + b];
-            T[r][0] = T[r][1] = _mm256_set1_epi32(t0);
-        }
+        for (int r = 0; r < 2; r++)
+            T[r][0] = T[r][1] = _mm256_set1_epi32(ksum[r0 + r][b0 / sub]);
         for (int b = b0; b < b0 + sub; b++) {
             const uint8_t *ra = a + (size_t)b * rec;
             const int8_t *qb = p->q + (size_t)r0 * ld + (size_t)b * bs;
@@ -281,6 +278,18 @@ INLINE void gemm_i8(const tq_gemm_panel *p, const uint8_t *act, size_t group_str
                     const bool has_min, const bool kquant, const int n)
 {
     const int ngroups = (cols + TQ_GEMM_COLS - 1) / TQ_GEMM_COLS;
+    /* K-quants: each super-block's sum(sc * corr) per row, once for all the groups (summed
+     * in each tile it cost 8 % of the Q4_K kernel, mostly horizontal adds) */
+    int32_t ksum[TQ_GEMM_ROWS][TQ_GEMM_KC / QK_K];
+    const int sub = QK_K / bs;
+    for (int r = 0; kquant && r < TQ_GEMM_ROWS; r++)
+        for (int b0 = 0; b0 < p->nblk; b0 += sub) {
+            const size_t o = (size_t)r * p->nblk;
+            int32_t t = 0;
+            for (int b = b0; b < b0 + sub; b++)
+                t += p->sc[o + b] * p->corr[o + b];
+            ksum[r][b0 / sub] = t;
+        }
     for (int G = 0; G < ngroups; G++) {
         const uint8_t *a = act + (size_t)G * group_stride;
         /* t[c][r]: the tile turned around, so each output row is written as one run */
@@ -288,7 +297,8 @@ INLINE void gemm_i8(const tq_gemm_panel *p, const uint8_t *act, size_t group_str
         for (int r0 = 0; r0 < rows; r0 += 2) {
             float acc[2][2][8] = { 0 };
             if (kquant)
-                tile_i8_k(p, r0, a, bs, has_min, n, acc);
+                tile_i8_k(p, r0, a, bs, has_min, n, (const int32_t (*)[TQ_GEMM_KC / QK_K])ksum,
+                          acc);
             else
                 tile_i8(p, r0, a, bs, has_min, n, acc);
             for (int r = 0; r < 2; r++)
