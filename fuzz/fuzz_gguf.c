@@ -3,9 +3,11 @@
  *
  * Parses the input as a GGUF image, then reads back everything the parser accepted through
  * the public getters (every key, every array element, every tensor byte), so the sanitizers
- * see any pointer or length the reader let through unchecked. Build with `make fuzz`; run
- * as shown in the README (a seed corpus of small valid files helps it reach the tensor
- * infos quickly).
+ * see any pointer or length the reader let through unchecked. Then, as the first and second
+ * part of a split model, its two halves: where both parse, gguf_attach_parts checks their
+ * split keys and joins their tensor lists, which are read back the same way. Build with
+ * `make fuzz`; run as shown in the README (a seed corpus of small valid files, a split pair
+ * among them, helps it reach the tensor infos quickly).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -56,14 +58,8 @@ static void touch_kv(const gguf_file *f, const gguf_kv *kv)
     sink += (uint64_t)gguf_vtype_name(kv->val.type)[0];
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void touch_tensors(const gguf_file *f)
 {
-    gguf_file *f;
-    hearth_error err;
-    if (gguf_parse(&f, data, size, "fuzz.gguf", &err) != HEARTH_OK)
-        return 0;
-    for (uint64_t i = 0; i < f->n_kv; i++)
-        touch_kv(f, &f->kv[i]);
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         const gguf_tensor *t = &f->tensors[i];
         if (strlen(t->name.s) == t->name.len && gguf_find_tensor(f, t->name.s) != t)
@@ -72,6 +68,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t j = 0; j < t->nbytes; j++)
             sink += p[j];
     }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    gguf_file *f, *part;
+    hearth_error err;
+    if (gguf_parse(&f, data, size, "fuzz.gguf", &err) == HEARTH_OK) {
+        for (uint64_t i = 0; i < f->n_kv; i++)
+            touch_kv(f, &f->kv[i]);
+        touch_tensors(f);
+        gguf_close(f);
+    }
+    if (gguf_parse(&f, data, size / 2, "fuzz-00001-of-00002.gguf", &err) != HEARTH_OK)
+        return 0;
+    if (gguf_parse(&part, data + size / 2, size - size / 2, "fuzz-00002-of-00002.gguf",
+                   &err) == HEARTH_OK &&
+        gguf_attach_parts(f, &part, 1, &err) == HEARTH_OK) /* f owns part either way */
+        touch_tensors(f);
     gguf_close(f);
     return 0;
 }
