@@ -540,7 +540,7 @@ hearth_status reg_remove(registry *r, const char *name, bool *deleted, hearth_er
         int parts = 0; /* a split model's other parts lie beside its first */
         char part[PATH_MAX];
         if (gguf_split_name(removed.path, &parts) == 1)
-            for (int k = 2; k <= parts; k++)
+            for (int k = 2; k <= parts && k <= GGUF_MAX_PARTS; k++)
                 if (gguf_split_sibling(removed.path, k, part, sizeof part))
                     unlink(part);
         if (removed.license.file && strncmp(removed.license.file, dir, strlen(dir)) == 0)

@@ -255,7 +255,9 @@ TEST(pull_split_model)
                        &err) == HEARTH_OK);
     CHECK_CONTAINS(s.notes, "part 2 of 3: split-Q4_K_M-00002-of-00003.gguf\n"
                             "already downloaded and verified\n");
-    CHECK(!strstr(strstr(s.notes, "part 3 of 3"), "already downloaded"));
+    const char *third = strstr(s.notes, "part 3 of 3");
+    REQUIRE(third);
+    CHECK(!strstr(third, "already downloaded"));
 
     p.name = "later";
     CHECK_EQ(pull_model(r, "hf:test/split-GGUF/Q4_K_M/split-Q4_K_M-00002-of-00003.gguf", &p, &e,

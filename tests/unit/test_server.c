@@ -672,6 +672,24 @@ TEST(server_cors_closed_by_default)
     srv_stop(s);
 }
 
+/* A server over the models in dir, with a memory budget (0: none); NULL if it fails. */
+static srv *start_models_dir(const char *dir, size_t budget)
+{
+    srv_config c = srv_default_config();
+    c.port = 0;
+    c.models_dir = dir;
+    c.mem_budget = budget;
+    c.batch.ctx.n_ctx = 128;
+    c.batch.ctx.n_threads = 1;
+    srv *s;
+    hearth_error err;
+    if (srv_start(&s, &c, &err) != HEARTH_OK) {
+        test_fail(__FILE__, __LINE__, "%s", err.msg);
+        return NULL;
+    }
+    return s;
+}
+
 TEST(server_models_dir_and_memory_budget)
 {
     /* a directory of two models whose files together exceed the budget */
@@ -687,15 +705,8 @@ TEST(server_models_dir_and_memory_budget)
     REQUIRE(test_run(cmd, out, sizeof out) == 0);
     struct stat sa, sb;
     REQUIRE(stat(a, &sa) == 0 && stat(b, &sb) == 0);
-    srv_config c = srv_default_config();
-    c.port = 0;
-    c.models_dir = dir;
-    c.mem_budget = (size_t)sa.st_size + (size_t)sb.st_size - 1;
-    c.batch.ctx.n_ctx = 128;
-    c.batch.ctx.n_threads = 1;
-    srv *s;
-    hearth_error err;
-    REQUIRE(srv_start(&s, &c, &err) == HEARTH_OK);
+    srv *s = start_models_dir(dir, (size_t)sa.st_size + (size_t)sb.st_size - 1);
+    REQUIRE(s);
     int port = srv_port(s);
     resp *r = mem_calloc(1, sizeof *r);
     CHECK_EQ(http(port, "/v1/models", NULL, NULL, r), 200);
@@ -732,14 +743,8 @@ TEST(server_models_dir_split_model)
              "enumerate(split_gguf(d, 3))]\"", dir, TESTDATA "/models/tiny-llama-spm-q8_0.gguf",
              dir);
     REQUIRE(test_run(cmd, NULL, 0) == 0);
-    srv_config c = srv_default_config();
-    c.port = 0;
-    c.models_dir = dir;
-    c.batch.ctx.n_ctx = 128;
-    c.batch.ctx.n_threads = 1;
-    srv *s;
-    hearth_error err;
-    REQUIRE(srv_start(&s, &c, &err) == HEARTH_OK);
+    srv *s = start_models_dir(dir, 0);
+    REQUIRE(s);
     int port = srv_port(s);
     resp *r = mem_calloc(1, sizeof *r);
     CHECK_EQ(http(port, "/v1/models", NULL, NULL, r), 200);
