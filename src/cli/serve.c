@@ -37,6 +37,8 @@ static const char usage[] =
     "  --parallel N          requests decoded together per model (default 4)\n"
     "  --queue N             requests that may wait for a slot; more get 503 (default 16)\n"
     "  -c, --ctx N           context per request in tokens (default: the model's, <= 4096)\n"
+    "  --max-ctx N           most context an Ollama request's num_ctx may grow a model to\n"
+    "                        (default: the model's training context)\n"
     "  -t, --threads N       threads per model (default: one per CPU)\n"
     "  --kv-cache f16|q8_0   KV cache type (default f16)\n"
     "  --max-memory MB       most MB of model files loaded at once, chat, embedding and\n"
@@ -116,6 +118,10 @@ static bool option(srv_config *c, int argc, char **argv, int *i, int *n_allow, b
         if (!num(a, v, 16, 1 << 22, &n))
             return false;
         c->batch.ctx.n_ctx = (int)n;
+    } else if (!strcmp(a, "--max-ctx")) {
+        if (!num(a, v, 16, 1 << 22, &n))
+            return false;
+        c->max_ctx = (int)n;
     } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
         if (!num(a, v, 1, 1024, &n))
             return false;

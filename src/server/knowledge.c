@@ -365,7 +365,7 @@ static void do_ask(srv *s, http_req *r, const char *name, const cJSON *j)
         status = 500;
     if (!status) {
         n_src = keep_relevant(res, n);
-        models_acquire(s->models, q.model, &m, &status, &err);
+        models_acquire(s->models, q.model, 0, &m, &status, &err);
     }
     gen_params gp = gen_default_params();
     gp.n_predict = (int)q.max_tokens;

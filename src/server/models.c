@@ -30,6 +30,7 @@ struct srv_models {
     int n;
     size_t budget;
     size_t pinned;       /* bytes of embedding and speech models loaded elsewhere */
+    int max_ctx;         /* most context a request may grow a model to; 0: its training one */
     double keep_alive_s;
     bat_params bp;
     pthread_mutex_t mu;
@@ -51,6 +52,7 @@ static void unload(srv_model *m)
     gen_model_free(m->gm);
     m->sched = NULL;
     m->gm = NULL;
+    m->grow_to = 0; /* anyone still waiting for it to grow asks again */
 }
 
 static void *janitor(void *arg)
@@ -171,7 +173,7 @@ void models_stop(srv_models *ms)
     pthread_mutex_lock(&ms->mu);
     bool first = !ms->quit;
     ms->quit = true;
-    pthread_cond_signal(&ms->cv);
+    pthread_cond_broadcast(&ms->cv);
     pthread_mutex_unlock(&ms->mu);
     if (!first)
         return;
@@ -208,6 +210,7 @@ hearth_status models_open(srv_models **out, const srv_config *c, hearth_error *e
     if (!ms)
         return err_set(err, HEARTH_ERR_NOMEM, "out of memory");
     ms->budget = c->mem_budget;
+    ms->max_ctx = c->max_ctx;
     ms->keep_alive_s = c->keep_alive_s;
     ms->bp = c->batch;
     hearth_status st = HEARTH_OK;
@@ -270,30 +273,94 @@ static bool make_room(srv_models *ms, size_t need)
     }
 }
 
-hearth_status models_acquire(srv_models *ms, const char *name, srv_model **out,
+/* Make m's scheduler again (mu held, nobody using m) with context n_ctx (0: the server's
+ * --ctx, or the model's default). */
+static hearth_status renew_sched(const srv_models *ms, srv_model *m, int n_ctx,
+                                 hearth_error *err)
+{
+    bat_params bp = ms->bp;
+    if (n_ctx > 0)
+        bp.ctx.n_ctx = n_ctx;
+    bat_free(m->sched);
+    m->sched = NULL;
+    return bat_new(&m->sched, m->gm, bp, err);
+}
+
+/* Load model m (mu held). */
+static hearth_status load(srv_models *ms, srv_model *m, int *http_status, hearth_error *err)
+{
+    if (!make_room(ms, m->file_size)) {
+        *http_status = 503;
+        return err_set(err, HEARTH_ERR_RANGE, "model '%s' does not fit the memory budget "
+                       "while other models are busy", m->name);
+    }
+    hearth_status st = gen_model_open(&m->gm, m->path, llm_model_default_params(), err);
+    if (!st)
+        st = renew_sched(ms, m, 0, err);
+    if (st) {
+        *http_status = st == HEARTH_ERR_UNSUPPORTED ? 400 : 500;
+        gen_model_free(m->gm);
+        m->gm = NULL;
+    }
+    return st;
+}
+
+/* The context a request asking for want tokens needs the loaded model m to grow to, or 0
+ * when its context is large enough already. */
+static int ctx_to_grow(const srv_models *ms, const srv_model *m, int want)
+{
+    int cap = ms->max_ctx ? ms->max_ctx : (int)llm_model_hparams(m->gm->llm)->n_ctx_train;
+    if (want > cap)
+        want = cap;
+    return want > bat_n_ctx(m->sched) ? want : 0;
+}
+
+/* Grow m's context to m->grow_to (mu held, nobody using m). If the new KV cache cannot be
+ * had, m keeps the context it had (or unloads, if even that is gone now). */
+static hearth_status grow(srv_models *ms, srv_model *m, hearth_error *err)
+{
+    const int had = bat_n_ctx(m->sched), want = m->grow_to;
+    m->grow_to = 0;
+    hearth_status st = renew_sched(ms, m, want, err);
+    hearth_error again = { 0 };
+    if (st && renew_sched(ms, m, had, &again))
+        unload(m);
+    return st;
+}
+
+hearth_status models_acquire(srv_models *ms, const char *name, int n_ctx, srv_model **out,
                              int *http_status, hearth_error *err)
 {
     *out = NULL;
     pthread_mutex_lock(&ms->mu);
     srv_model *m = find(ms, name);
     hearth_status st = HEARTH_OK;
-    if (ms->quit) {
-        *http_status = 503;
-        st = err_set(err, HEARTH_ERR_RANGE, "the server is shutting down");
-    } else if (!m) {
+    if (!m) {
         *http_status = 404;
         st = err_set(err, HEARTH_ERR_INVALID, name && *name ? "model '%.100s' not found"
                      : "no model given (this server has several)%.0s", name ? name : "");
-    } else if (!m->gm) {
-        if (!make_room(ms, m->file_size)) {
+    }
+    while (m && !st) {
+        if (ms->quit) {
             *http_status = 503;
-            st = err_set(err, HEARTH_ERR_RANGE, "model '%s' does not fit the memory budget "
-                         "while other models are busy", m->name);
-        } else if ((st = gen_model_open(&m->gm, m->path, llm_model_default_params(), err)) ||
-                   (st = bat_new(&m->sched, m->gm, ms->bp, err))) {
-            *http_status = st == HEARTH_ERR_UNSUPPORTED ? 400 : 500;
-            gen_model_free(m->gm);
-            m->gm = NULL;
+            st = err_set(err, HEARTH_ERR_RANGE, "the server is shutting down");
+        } else if (!m->gm) {
+            st = load(ms, m, http_status, err);
+        } else if (n_ctx > 0 && ctx_to_grow(ms, m, n_ctx) > m->grow_to) {
+            m->grow_to = ctx_to_grow(ms, m, n_ctx);
+        } else if (m->grow_to && m->users > 0) {
+            pthread_cond_wait(&ms->cv, &ms->mu);
+        } else if (m->grow_to) {
+            /* whoever finds the model free grows it; a failure is only this request's
+               own when it needed the growth (the others who did will try again) */
+            hearth_error gerr = { 0 };
+            if (grow(ms, m, &gerr) && n_ctx > 0 && m->gm && ctx_to_grow(ms, m, n_ctx)) {
+                *http_status = gerr.status == HEARTH_ERR_NOMEM ? 503 : 400;
+                *err = gerr;
+                st = gerr.status;
+            }
+        } else {
+            break;
         }
     }
     if (!st) {
@@ -343,9 +410,10 @@ void models_release(srv_models *ms, srv_model *m, double keep_alive_s)
     pthread_mutex_lock(&ms->mu);
     m->users--;
     m->expires = keep_alive_s < 0 ? -1 : models_now() + keep_alive_s;
-    if (m->users == 0 && keep_alive_s == 0)
-        pthread_cond_signal(&ms->cv); /* the janitor unloads it: this may be the model's own
-                                         worker thread, which cannot free its scheduler */
+    if (m->users == 0) /* for the janitor when keep_alive_s is 0 (this may be the model's own
+                          worker thread, which cannot free its scheduler), and for requests
+                          waiting to grow its context */
+        pthread_cond_broadcast(&ms->cv);
     pthread_mutex_unlock(&ms->mu);
 }
 

@@ -5,7 +5,8 @@
  *
  * Options map onto the sampler as Ollama's do (temperature, top_k, top_p, min_p,
  * num_predict, seed, stop, repeat_penalty, repeat_last_n, presence/frequency_penalty);
- * num_ctx is range-checked but the context is the one the model was loaded with.
+ * num_ctx grows the loaded model's context to that many tokens (models.c: when no request
+ * is using the model, up to --max-ctx or its training context; never shrinks it).
  * format ("json" or a JSON schema) constrains the output with a grammar.
  * keep_alive is a duration ("5m", "30s", "1h"), a number of seconds, 0 to unload at once
  * or negative to keep the model loaded.
@@ -91,6 +92,7 @@ static void ps_entry(void *user, const srv_model *m, double now)
         iso_time(time(NULL) + (time_t)(m->expires - now), when, sizeof when);
     cJSON_AddStringToObject(e, "expires_at", when);
     cJSON_AddNumberToObject(e, "size_vram", 0);
+    cJSON_AddNumberToObject(e, "context_length", bat_n_ctx(m->sched));
     cJSON_AddItemToArray(user, e);
 }
 
@@ -125,7 +127,7 @@ void oll_show(srv *s, http_req *r)
     int status = 400;
     if (!cJSON_IsObject(j) || !model_name(j))
         err_set(&err, HEARTH_ERR_INVALID, "the body must be a JSON object with a 'model'");
-    else if (models_acquire(s->models, model_name(j), &m, &status, &err) == HEARTH_OK)
+    else if (models_acquire(s->models, model_name(j), 0, &m, &status, &err) == HEARTH_OK)
         status = 200;
     if (status != 200) {
         oll_error(r, status, err.msg);
@@ -159,6 +161,7 @@ typedef struct oll_req {
     const char *stops[OLL_MAX_STOP];
     bool stream;
     double keep_alive_s;
+    int n_ctx;            /* options.num_ctx; 0: not given */
     grm_grammar *grammar; /* format or the tool-call grammar, or NULL */
     tool_req tools;
 } oll_req;
@@ -241,7 +244,7 @@ static bool parse_options(oll_req *q, hearth_error *err)
         case 7: sp->penalty_last_n = v < 0 ? 1 << 20 : (int)v; break;
         case 8: sp->presence_penalty = (float)v; break;
         case 9: sp->frequency_penalty = (float)v; break;
-        default: break; /* num_ctx: the model's context is fixed when it loads */
+        default: q->n_ctx = (int)v; break;
         }
     }
     int ns = srv_json_stops(cJSON_GetObjectItemCaseSensitive(o, "stop"), q->stops,
@@ -499,7 +502,7 @@ static void run(srv *s, http_req *r, bool chat)
     if (!cJSON_IsObject(q.json))
         err_set(&err, HEARTH_ERR_INVALID, "the body must be a JSON object");
     else if (parse_options(&q, &err) &&
-             models_acquire(s->models, model_name(q.json), &m, &status, &err) == HEARTH_OK) {
+             models_acquire(s->models, model_name(q.json), q.n_ctx, &m, &status, &err) == HEARTH_OK) {
         hearth_status st = chat ? chat_tools(&q, m->gm, &err) : HEARTH_OK;
         if (!st)
             st = chat ? chat_prompt(m->gm, cJSON_GetObjectItemCaseSensitive(q.json, "messages"),

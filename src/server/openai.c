@@ -731,7 +731,7 @@ static void complete(srv *s, http_req *r, bool chat)
     if (!cJSON_IsObject(q->json))
         err_set(&err, HEARTH_ERR_INVALID, "the body must be a JSON object");
     else if (parse_common(q, &err) &&
-             (status = 0, models_acquire(s->models, q->model, &m, &status, &err)) == HEARTH_OK) {
+             (status = 0, models_acquire(s->models, q->model, 0, &m, &status, &err)) == HEARTH_OK) {
         const cJSON *in = cJSON_GetObjectItemCaseSensitive(q->json, chat ? "messages" : "prompt");
         hearth_status st = chat ? chat_tools(q, m->gm, &err) : HEARTH_OK;
         if (!st)

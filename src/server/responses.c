@@ -519,7 +519,7 @@ void oai_responses(srv *s, http_req *r)
                (status = 0, models_acquire(s->models,
                                            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
                                                q.json, "model")),
-                                           &m, &status, &err)) == HEARTH_OK) {
+                                           0, &m, &status, &err)) == HEARTH_OK) {
         hearth_status st = tool_req_parse(&q.tr, q.tools, q.choice, m->gm->chat_template, &err);
         if (!st && q.tr.tools && q.tr.choice != TOOL_CHOICE_NONE)
             st = tool_grammar(&q.tr, &grammar, &err);

@@ -39,6 +39,8 @@ typedef struct srv_config {
     size_t mem_budget;             /* bytes of loaded model files (chat, embedding and
                                       speech models together); 0: no limit */
     double keep_alive_s;           /* default idle time before unloading; < 0: forever */
+    int max_ctx;                   /* most context a request (num_ctx) may grow a model to;
+                                      0: the model's training context */
     bat_params batch;
     size_t max_body;               /* request-body limit */
     int max_conn;

@@ -25,6 +25,7 @@ typedef struct srv_model {
     gen_model *gm;       /* NULL: not loaded */
     bat_sched *sched;
     int users;           /* requests holding it */
+    int grow_to;         /* a context requests wait for it to grow to; 0: none */
     double expires;      /* monotonic seconds when an idle model unloads; < 0: never */
 } srv_model;
 
@@ -34,8 +35,10 @@ hearth_status models_open(srv_models **out, const srv_config *c, hearth_error *e
 void models_stop(srv_models *ms);
 void models_close(srv_models *ms);
 /* Find (name NULL or "": the only model; a trailing ":latest" is ignored), load if needed
- * and hold a model. *http_status gets 404 (unknown), 503 (over the memory budget) or 500. */
-hearth_status models_acquire(srv_models *ms, const char *name, srv_model **out,
+ * and hold a model, its context grown to n_ctx tokens first if it is smaller (0: any
+ * context; see models.c). *http_status gets 404 (unknown), 503 (over the memory budget, or
+ * no memory for a larger context) or 500. */
+hearth_status models_acquire(srv_models *ms, const char *name, int n_ctx, srv_model **out,
                              int *http_status, hearth_error *err);
 /* Count the file at path (an embedding or speech model about to load) against the memory
  * budget while it is loaded, unloading idle chat models to make room; *bytes gets the size

@@ -584,6 +584,106 @@ TEST(server_parallel_streams_match_single)
     srv_stop(s);
 }
 
+/* The loaded model's context, as /api/ps reports it (0 when nothing is loaded). */
+static int ps_context(int port)
+{
+    resp *r = mem_calloc(1, sizeof *r);
+    http(port, "/api/ps", NULL, NULL, r);
+    cJSON *j = cJSON_Parse(r->body);
+    const cJSON *n = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "models"), 0),
+                                         "context_length");
+    int ctx = cJSON_IsNumber(n) ? n->valueint : 0;
+    cJSON_Delete(j);
+    mem_free(r);
+    return ctx;
+}
+
+typedef struct oll_client {
+    int port;
+    char body[512];
+    resp r;
+} oll_client;
+
+static void *oll_thread(void *arg)
+{
+    oll_client *c = arg;
+    http(c->port, "/api/generate", c->body, NULL, &c->r);
+    return NULL;
+}
+
+/* A raw /api/generate body with a prompt of about `words` tokens and these options. */
+static void long_prompt(char *body, size_t cap, int words, const char *options)
+{
+    int n = snprintf(body, cap, "{\"raw\":true,\"stream\":false,\"prompt\":\"");
+    for (int i = 0; i < words && (size_t)n < cap - 200; i++)
+        n += snprintf(body + n, cap - (size_t)n, "%s ", i % 2 ? "cat" : "dog");
+    snprintf(body + n, cap - (size_t)n, "\",\"options\":{\"temperature\":0,%s}}", options);
+}
+
+TEST(server_ollama_num_ctx_grows_the_context)
+{
+    gguf_file *f;
+    hearth_error err;
+    uint32_t trained = 0;
+    REQUIRE(gguf_open(&f, SMODEL, &err) == HEARTH_OK);
+    CHECK(gguf_get_u32(f, "qwen2.context_length", &trained));
+    gguf_close(f);
+    REQUIRE(trained > 200);
+
+    srv *s = start(1, 4, 64, NULL);
+    REQUIRE(s);
+    int port = srv_port(s);
+    resp *r = mem_calloc(1, sizeof *r);
+    char body[4096];
+    /* about 100 tokens do not fit the server's context of 64 ... */
+    long_prompt(body, sizeof body, 100, "\"num_predict\":2");
+    CHECK_EQ(http(port, "/api/generate", body, NULL, r), 400);
+    CHECK_CONTAINS(r->body, "context");
+    CHECK_EQ(ps_context(port), 64);
+
+    /* ... and do once a request asks for more; the larger context then stays */
+    long_prompt(body, sizeof body, 100, "\"num_predict\":2,\"num_ctx\":160");
+    memset(r, 0, sizeof *r);
+    CHECK_EQ(http(port, "/api/generate", body, NULL, r), 200);
+    CHECK_CONTAINS(r->body, "\"eval_count\":2");
+    CHECK_EQ(ps_context(port), 160);
+    long_prompt(body, sizeof body, 100, "\"num_predict\":2,\"num_ctx\":100");
+    memset(r, 0, sizeof *r);
+    CHECK_EQ(http(port, "/api/generate", body, NULL, r), 200);
+    CHECK_EQ(ps_context(port), 160);
+
+    /* a request asking for more while another one runs waits for it, then grows the
+       context; the running one is not cut short */
+    oll_client *a = mem_calloc(1, sizeof *a);
+    a->port = port;
+    snprintf(a->body, sizeof a->body, "{\"raw\":true,\"stream\":false,\"prompt\":\"Once\","
+             "\"options\":{\"temperature\":0,\"num_predict\":40}}");
+    pthread_t th;
+    pthread_create(&th, NULL, oll_thread, a);
+    bat_load load = { 0, 0 };
+    for (int k = 0; k < 4000 && load.active == 0; k++) {
+        models_each(s->models, load_of, &load);
+        nanosleep(&(struct timespec){ 0, 500000L }, NULL);
+    }
+    CHECK_EQ(load.active, 1);
+    long_prompt(body, sizeof body, 100, "\"num_predict\":2,\"num_ctx\":200");
+    memset(r, 0, sizeof *r);
+    CHECK_EQ(http(port, "/api/generate", body, NULL, r), 200);
+    pthread_join(th, NULL);
+    CHECK_EQ(a->r.status, 200);
+    CHECK_CONTAINS(a->r.body, "\"eval_count\":40");
+    CHECK_EQ(ps_context(port), 200);
+    mem_free(a);
+
+    /* never past the model's training context */
+    memset(r, 0, sizeof *r);
+    CHECK_EQ(http(port, "/api/generate", "{\"prompt\":\"Hi\",\"stream\":false,\"options\":"
+                  "{\"num_predict\":1,\"num_ctx\":100000}}", NULL, r), 200);
+    CHECK_EQ(ps_context(port), (int)trained);
+    mem_free(r);
+    srv_stop(s);
+}
+
 TEST(server_busy_and_disconnect)
 {
     srv *s = start(1, 0, 2048, NULL); /* one slot, no queue */
