@@ -114,7 +114,8 @@ static void row_q4_K(const uint8_t *row, int blk0, int nblk, int8_t *q, int32_t 
             _mm256_storeu_si256((__m256i *)q, lo_nibbles(v));
             _mm256_storeu_si256((__m256i *)(q + 32), hi_nibbles(v));
         }
-        gu_k45_scales(x->scales, x->d, x->dmin, sc + b, mn + b, d + b, m + b);
+        gu_k45_scales(x->scales, _cvtsh_ss(x->d), _cvtsh_ss(x->dmin), sc + b, mn + b, d + b,
+                      m + b);
     }
 }
 
@@ -136,7 +137,8 @@ static void row_q5_K(const uint8_t *row, int blk0, int nblk, int8_t *q, int32_t 
             _mm256_storeu_si256((__m256i *)(q + 32),
                                 _mm256_or_si256(hi_nibbles(v), _mm256_slli_epi16(b1, 4)));
         }
-        gu_k45_scales(x->scales, x->d, x->dmin, sc + b, mn + b, d + b, m + b);
+        gu_k45_scales(x->scales, _cvtsh_ss(x->d), _cvtsh_ss(x->dmin), sc + b, mn + b, d + b,
+                      m + b);
     }
 }
 
@@ -161,7 +163,7 @@ static void row_q6_K(const uint8_t *row, int blk0, int nblk, int8_t *q, int32_t 
             store_q6(q + 64, hi_nibbles(a), hb);
             store_q6(q + 96, hi_nibbles(c), _mm256_srli_epi16(hb, 2));
         }
-        gu_q6k_scales(x, sc + b, mn + b, d + b, m + b);
+        gu_q6k_scales(x, _cvtsh_ss(x->d), sc + b, mn + b, d + b, m + b);
     }
 }
 
