@@ -18,6 +18,7 @@
 
 #include "base/mem.h"
 #include "base/sha256.h"
+#include "formats/gguf.h"
 #include "hub/registry.h"
 
 #define MAX_INODES 256
@@ -194,6 +195,38 @@ hearth_status audit_servers(const char *proc, audit_report *r, hearth_error *err
     return st;
 }
 
+/* Is the file there, and for a split model every part beside it? */
+static bool parts_present(const char *path)
+{
+    if (access(path, R_OK) != 0)
+        return false;
+    int parts = 0;
+    if (gguf_split_name(path, &parts) == 1)
+        for (int k = 2; k <= parts; k++) {
+            char part[4096];
+            if (!gguf_split_sibling(path, k, part, sizeof part) || access(part, R_OK) != 0)
+                return false;
+        }
+    return true;
+}
+
+/* Hash the model's file, or for a split model registered with its parts' hashes, every
+ * part (an entry registered before those were recorded has its first part's only). */
+static void verify_model(const reg_entry *e, audit_model *m)
+{
+    char hex[65], *parts = NULL;
+    if (e->parts_sha256) {
+        if (reg_hash_parts(e->path, &parts, NULL) == HEARTH_OK && parts) {
+            m->verified = true;
+            m->hash_ok = strcmp(parts, e->parts_sha256) == 0;
+        }
+        mem_free(parts);
+    } else if (sha256_file(e->path, hex, NULL) == HEARTH_OK) {
+        m->verified = true;
+        m->hash_ok = strcmp(hex, e->sha256) == 0;
+    }
+}
+
 hearth_status audit_models(audit_report *r, bool verify, hearth_error *err)
 {
     registry *reg;
@@ -210,12 +243,9 @@ hearth_status audit_models(audit_report *r, bool verify, hearth_error *err)
         audit_model *m = &r->models[r->n_models++];
         snprintf(m->name, sizeof m->name, "%s", e->name);
         snprintf(m->path, sizeof m->path, "%s", e->path);
-        m->present = access(e->path, R_OK) == 0;
-        char hex[65];
-        if (m->present && verify && sha256_file(e->path, hex, NULL) == HEARTH_OK) {
-            m->verified = true;
-            m->hash_ok = strcmp(hex, e->sha256) == 0;
-        }
+        m->present = parts_present(e->path);
+        if (m->present && verify)
+            verify_model(e, m);
         if (!m->present || lic_judge_model(e->name, &m->lic, NULL) != HEARTH_OK)
             lic_judge(&e->license, &m->lic);
     }

@@ -850,6 +850,9 @@ hearth_status pull_model(registry *r, const char *refstr, const pull_params *p,
         s = check_space(dir, need, err);
     }
     uint64_t total = 0;
+    char *parts_sha = NULL; /* a split model's parts' sha256, one space apart */
+    if (!s && n_files > 1 && !(parts_sha = mem_alloc((size_t)n_files * 65)))
+        s = err_set(err, HEARTH_ERR_NOMEM, "out of memory");
     for (int k = 0; !s && k < n_files; k++) {
         if (n_files > 1)
             note(p, "part %d of %d: %s", k + 1, n_files, strrchr(files[k].dest, '/') + 1);
@@ -861,6 +864,10 @@ hearth_status pull_model(registry *r, const char *refstr, const pull_params *p,
         total += files[k].size;
         if (k == 0)
             memcpy(first_sha, got, sizeof got);
+        if (parts_sha) {
+            memcpy(parts_sha + (size_t)k * 65, got, 64);
+            parts_sha[(size_t)k * 65 + 64] = k + 1 < n_files ? ' ' : '\0';
+        }
     }
     if (s && dir[0])
         rmdir(dir); /* only if empty: a kept .part stays for the next attempt */
@@ -871,8 +878,10 @@ hearth_status pull_model(registry *r, const char *refstr, const pull_params *p,
         time_t now = time(NULL);
         strftime(added, sizeof added, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
         struct stat st;
-        /* a split model is registered by its first part (its hash), with the parts' size */
+        /* a split model is registered by its first part, with every part's hash and the
+           parts' size */
         reg_entry e = { .name = name, .path = files[0].dest, .source = source, .added = added,
+                        .parts_sha256 = parts_sha,
                         .size = n_files > 1 ? total
                                 : stat(files[0].dest, &st) == 0 ? (uint64_t)st.st_size : 0 };
         memcpy(e.sha256, first_sha, sizeof first_sha);
@@ -885,6 +894,7 @@ hearth_status pull_model(registry *r, const char *refstr, const pull_params *p,
         if (!s && out)
             *out = &r->entries[r->n - 1];
     }
+    mem_free(parts_sha);
     mem_free(files);
     cJSON_Delete(info.root);
     return s;

@@ -127,6 +127,7 @@ static void entry_clear(reg_entry *e)
     mem_free(e->name);
     mem_free(e->path);
     mem_free(e->source);
+    mem_free(e->parts_sha256);
     mem_free(e->added);
     mem_free(e->license.id);
     mem_free(e->license.name);
@@ -144,12 +145,13 @@ static bool entry_copy(reg_entry *d, const reg_entry *s)
     d->added = mem_strdup(s->added ? s->added : "");
     d->size = s->size;
     memcpy(d->sha256, s->sha256, sizeof d->sha256);
+    d->parts_sha256 = dup_or_null(s->parts_sha256);
     d->license.id = dup_or_null(s->license.id);
     d->license.name = dup_or_null(s->license.name);
     d->license.link = dup_or_null(s->license.link);
     d->license.file = dup_or_null(s->license.file);
     bool ok = d->name && d->path && d->source && d->added &&
-              (!s->license.id || d->license.id) && (!s->license.name || d->license.name) &&
+              (!s->parts_sha256 || d->parts_sha256) && (!s->license.id || d->license.id) && (!s->license.name || d->license.name) &&
               (!s->license.link || d->license.link) && (!s->license.file || d->license.file);
     if (!ok)
         entry_clear(d);
@@ -163,6 +165,23 @@ static bool is_hex64(const char *s)
     for (int i = 0; i < 64; i++)
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
             return false;
+    return true;
+}
+
+/* 2..GGUF_MAX_PARTS hashes one space apart, the first equal to the entry's sha256. */
+static bool parts_hashes_valid(const char *s, const char *first)
+{
+    size_t n = strlen(s);
+    if (n % 65 != 64 || n / 65 + 1 < 2 || n / 65 + 1 > GGUF_MAX_PARTS ||
+        strncmp(s, first, 64) != 0)
+        return false;
+    for (size_t i = 0; i < n; i += 65) {
+        char h[65];
+        memcpy(h, s + i, 64);
+        h[64] = '\0';
+        if (!is_hex64(h) || (i + 64 < n && s[i + 64] != ' '))
+            return false;
+    }
     return true;
 }
 
@@ -195,6 +214,11 @@ static const char *entry_from_json(const cJSON *o, reg_entry *e)
     if (!is_hex64(sha))
         return "\"sha256\" must be 64 lowercase hex digits";
     memcpy(e->sha256, sha, 65);
+    e->parts_sha256 = (char *)opt_str(o, "parts_sha256");
+    if (cJSON_GetObjectItemCaseSensitive(o, "parts_sha256") &&
+        !(e->parts_sha256 && parts_hashes_valid(e->parts_sha256, sha)))
+        return "\"parts_sha256\" must be the parts' sha256 (the first as \"sha256\"), one "
+               "space apart";
     e->source = (char *)opt_str(o, "source");
     e->added = (char *)opt_str(o, "added");
     if (!e->source || !e->added)
@@ -222,6 +246,7 @@ static cJSON *entry_to_json(const reg_entry *e)
     }
     ok = ok && cJSON_AddNumberToObject(o, "size", (double)e->size) &&
          cJSON_AddStringToObject(o, "sha256", e->sha256) &&
+         (!e->parts_sha256 || cJSON_AddStringToObject(o, "parts_sha256", e->parts_sha256)) &&
          cJSON_AddStringToObject(o, "source", e->source);
     const char *keys[4] = { "id", "name", "link", "file" };
     const char *vals[4] = { e->license.id, e->license.name, e->license.link, e->license.file };
@@ -570,6 +595,31 @@ static char *license_beside(const char *model_path)
     return NULL;
 }
 
+hearth_status reg_hash_parts(const char *path, char **out, hearth_error *err)
+{
+    *out = NULL;
+    int parts = 0;
+    if (gguf_split_name(path, &parts) != 1)
+        return HEARTH_OK;
+    char *hashes = mem_alloc((size_t)parts * 65);
+    if (!hashes)
+        return err_set(err, HEARTH_ERR_NOMEM, "out of memory");
+    hearth_status st = HEARTH_OK;
+    for (int k = 1; k <= parts && !st; k++) {
+        char part[PATH_MAX];
+        if (!gguf_split_sibling(path, k, part, sizeof part))
+            st = err_set(err, HEARTH_ERR_IO, "%s: path too long", path);
+        else
+            st = sha256_file(part, hashes + (size_t)(k - 1) * 65, err);
+        hashes[(size_t)k * 65 - 1] = k < parts ? ' ' : '\0';
+    }
+    if (st)
+        mem_free(hashes);
+    else
+        *out = hashes;
+    return st;
+}
+
 static void now_iso(char buf[32])
 {
     time_t now = time(NULL);
@@ -599,10 +649,15 @@ hearth_status reg_import(registry *r, const char *file, const char *name,
     e.license.link = (char *)gguf_get_str(g, "general.license.link");
     e.license.file = license_beside(abs);
     now_iso(added);
-    st = sha256_file(abs, e.sha256, err);
+    st = reg_hash_parts(abs, &e.parts_sha256, err);
+    if (!st && e.parts_sha256)
+        memcpy(e.sha256, e.parts_sha256, 64);
+    else if (!st)
+        st = sha256_file(abs, e.sha256, err);
     if (!st)
         st = reg_add(r, &e, err);
     gguf_close(g);
+    mem_free(e.parts_sha256);
     mem_free(e.license.file);
     if (!st && out)
         *out = &r->entries[r->n - 1];

@@ -9,6 +9,7 @@
  *   manifest.json = { "version": 1, "models": [ {
  *       "name": "qwen3-0.6b", "files": ["/abs/path.gguf"], "size": 639447744,
  *       "sha256": "64 hex", "source": "hf:Qwen/Qwen3-0.6B-GGUF/...@main" | "imported",
+ *       "parts_sha256": "64 hex 64 hex ..." (split models only: every part's, in order),
  *       "license": { "id": "apache-2.0", "name": null, "link": null, "file": null },
  *       "added": "2026-11-23T10:53:20Z" }, ... ] }
  *
@@ -41,7 +42,8 @@ typedef struct reg_entry {
     char *name;
     char *path;      /* absolute path of the model file */
     uint64_t size;
-    char sha256[65]; /* lowercase hex */
+    char sha256[65]; /* lowercase hex; a split model's: its first part's */
+    char *parts_sha256; /* a split model's parts' sha256, in order, one space apart; else NULL */
     char *source;    /* "hf:ORG/REPO/FILE@REV", a URL, or "imported" */
     reg_license license;
     char *added;     /* ISO 8601 UTC */
@@ -72,6 +74,12 @@ hearth_status reg_save(const registry *r, hearth_error *err);
  * *kept and *found count both; *aside receives the path the old file was moved to (caller
  * frees; NULL when the manifest was fine and nothing was done). */
 hearth_status reg_repair(size_t *kept, size_t *found, char **aside, hearth_error *err);
+
+/* For the first part of a split model (NAME-00001-of-0000N.gguf): the paths of its parts
+ * are path's siblings. *out gets every part's sha256 in order, one space apart (caller
+ * frees), as reg_entry.parts_sha256; NULL for any other file. HEARTH_ERR_IO naming a part
+ * that is missing or unreadable. */
+hearth_status reg_hash_parts(const char *path, char **out, hearth_error *err);
 
 /* 1..REG_NAME_MAX of [A-Za-z0-9._-], starting with a letter or digit, no "..". */
 bool reg_name_valid(const char *name);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/file.h"
 #include "base/mem.h"
@@ -1274,6 +1275,60 @@ TEST(gguf_split_model_opens_as_one)
     mem_free(b);
     gguf_close(f);
     gguf_close(orig);
+}
+
+/* Flip one byte of the file at path, at offset at. */
+static void flip_byte(const char *path, long at)
+{
+    FILE *f = fopen(path, "r+b");
+    REQUIRE(f);
+    fseek(f, at, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, at, SEEK_SET);
+    fputc(c ^ 0xff, f);
+    fclose(f);
+}
+
+TEST(gguf_split_model_import_records_and_audit_checks_every_part)
+{
+    char prefix[512], first[600], home[600], cmd[4000], out[16384];
+    snprintf(prefix, sizeof prefix, "%s/split-audit", test_tmpdir());
+    snprintf(home, sizeof home, "%s/split-audit-home", test_tmpdir());
+    REQUIRE(write_split(MODELS "small-llama-spm-q4_k_m.gguf", prefix, 3));
+    snprintf(first, sizeof first, "%s-00001-of-00003.gguf", prefix);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && HEARTH_HOME='%s' %s import '%s' --name sp "
+             ">/dev/null", home, home, test_bin(), first);
+    REQUIRE(test_run(cmd, NULL, 0) == 0);
+    /* the manifest lists every part's hash, as sha256sum computes them */
+    snprintf(cmd, sizeof cmd, "sha256sum '%s'-0000[123]-of-00003.gguf | cut -c1-64 | "
+             "paste -sd' '", prefix);
+    char want[300] = "";
+    REQUIRE(test_run(cmd, want, sizeof want) == 0);
+    want[strcspn(want, "\n")] = '\0';
+    CHECK_EQ(strlen(want), 3 * 65 - 1);
+    snprintf(cmd, sizeof cmd, "cat '%s/manifest.json'", home);
+    REQUIRE(test_run(cmd, out, sizeof out) == 0);
+    cJSON *j = cJSON_Parse(out);
+    const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "models"), 0);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(e, "parts_sha256")), want);
+    CHECK(strncmp(cJSON_GetStringValue(cJSON_GetObjectItem(e, "sha256")), want, 64) == 0);
+    cJSON_Delete(j);
+
+    snprintf(cmd, sizeof cmd, "HEARTH_HOME='%s' %s audit", home, test_bin());
+    test_run(cmd, out, sizeof out);
+    CHECK_CONTAINS(out, "sha256 ok");
+    /* a changed byte in a later part is found; so is a missing part */
+    char third[600];
+    snprintf(third, sizeof third, "%s-00003-of-00003.gguf", prefix);
+    flip_byte(third, 100);
+    test_run(cmd, out, sizeof out);
+    CHECK_CONTAINS(out, "CHANGED since registered");
+    flip_byte(third, 100);
+    test_run(cmd, out, sizeof out);
+    CHECK_CONTAINS(out, "sha256 ok");
+    unlink(third);
+    test_run(cmd, out, sizeof out);
+    CHECK_CONTAINS(out, "MISSING");
 }
 
 /* Part no (from 0) of count, holding tensors named names[0 .. n) (4 F32 values each);

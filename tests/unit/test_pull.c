@@ -236,6 +236,21 @@ TEST(pull_split_model)
         total += file_size(part);
     }
     CHECK_EQ(e->size, (uint64_t)total);
+    /* every part's hash is recorded, as sha256sum computes them, and read back */
+    char hashes[3 * 65] = "";
+    for (int k = 1; k <= 3; k++) {
+        char h[65];
+        REQUIRE(gguf_split_sibling(e->path, k, part, sizeof part));
+        sha256sum(part, h);
+        snprintf(hashes + strlen(hashes), sizeof hashes - strlen(hashes), "%s%s", k > 1 ? " " : "",
+                 h);
+    }
+    CHECK_STR(e->parts_sha256 ? e->parts_sha256 : "(none)", hashes);
+    registry *again;
+    REQUIRE(reg_open(&again, &err) == HEARTH_OK);
+    const reg_entry *back = reg_find(again, "split-q4_k_m");
+    CHECK(back && back->parts_sha256 && strcmp(back->parts_sha256, hashes) == 0);
+    reg_free(again);
     gguf_file *g;
     REQUIRE(gguf_open(&g, e->path, &err) == HEARTH_OK);
     CHECK_EQ(g->n_parts, 3);

@@ -229,7 +229,31 @@ TEST(registry_bad_entry_names_the_entry_and_repair_keeps_the_rest)
     REQUIRE(reg_open(&r, &err) == HEARTH_OK);
     CHECK(reg_find(r, "good") != NULL);
     CHECK(reg_find(r, "bad") == NULL);
+    char sha[65];
+    memcpy(sha, reg_find(r, "good")->sha256, sizeof sha);
     reg_free(r);
+
+    /* a split model's part hashes: the first must be the entry's, all of them hashes */
+    const char *bad_parts[] = { "zz", "", sha, "%s %s", "%s,%s", "%s 0123" };
+    for (size_t i = 0; i < sizeof bad_parts / sizeof bad_parts[0]; i++) {
+        char parts[200], entry[700];
+        snprintf(parts, sizeof parts, bad_parts[i], sha, "nothex");
+        snprintf(entry, sizeof entry, "{\"name\":\"split\",\"files\":[\"/x-00001-of-00002.gguf\"],"
+                 "\"size\":1,\"sha256\":\"%s\",\"parts_sha256\":\"%s\",\"source\":\"imported\","
+                 "\"added\":\"\"}", sha, parts);
+        text = slurp(manifest);
+        end = strrchr(text, ']');
+        REQUIRE(end);
+        snprintf(edited, sizeof edited, "%.*s, %s%s", (int)(end - text), text, entry, end);
+        f = fopen(manifest, "w");
+        REQUIRE(f);
+        fputs(edited, f);
+        fclose(f);
+        CHECK(reg_open(&r, &err) == HEARTH_ERR_FORMAT);
+        CHECK_CONTAINS(err.msg, "parts_sha256");
+        REQUIRE(reg_repair(&kept, &found, &aside, &err) == HEARTH_OK);
+        mem_free(aside);
+    }
 }
 
 TEST(registry_cli_import_list_show_rm)
