@@ -421,15 +421,18 @@ static size_t rescan_models(registry *r)
             size_t n = strlen(fe->d_name);
             if (n < 6 || strcmp(fe->d_name + n - 5, ".gguf") != 0)
                 continue;
+            /* the first file that imports: a split model's later parts do not (and may
+               come first from readdir) */
             char *file = join(sub, fe->d_name);
             const reg_entry *e;
-            if (file && reg_import(r, file, de->d_name, &e, NULL) == HEARTH_OK) {
+            bool imported = file && reg_import(r, file, de->d_name, &e, NULL) == HEARTH_OK;
+            mem_free(file);
+            if (imported) {
                 mem_free(r->entries[r->n - 1].source);
                 r->entries[r->n - 1].source = mem_strdup("recovered");
                 found++;
+                break;
             }
-            mem_free(file);
-            break;
         }
         if (sd)
             closedir(sd);

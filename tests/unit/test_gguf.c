@@ -1331,6 +1331,24 @@ TEST(gguf_split_model_import_records_and_audit_checks_every_part)
     CHECK_CONTAINS(out, "MISSING");
 }
 
+/* Rebuilding a broken registry finds a split model by its first part, whichever part the
+ * directory lists first (it took the first .gguf listed and gave up when that was a later
+ * part; with six parts, a later part comes first in most directory orders). */
+TEST(gguf_split_model_recovered_by_list_repair)
+{
+    char home[600], prefix[700], cmd[4000], out[16384];
+    snprintf(home, sizeof home, "%s/split-repair-home", test_tmpdir());
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s/models/sp' && echo '{broken' > "
+             "'%s/manifest.json'", home, home, home);
+    REQUIRE(test_run(cmd, NULL, 0) == 0);
+    snprintf(prefix, sizeof prefix, "%s/models/sp/sp", home);
+    REQUIRE(write_split(MODELS "small-llama-spm-q4_k_m.gguf", prefix, 6));
+    snprintf(cmd, sizeof cmd, "HEARTH_HOME='%s' %s list --repair && HEARTH_HOME='%s' %s list "
+             "--json", home, test_bin(), home, test_bin());
+    REQUIRE(test_run(cmd, out, sizeof out) == 0);
+    CHECK_CONTAINS(out, "/models/sp/sp-00001-of-00006.gguf");
+}
+
 /* Part no (from 0) of count, holding tensors named names[0 .. n) (4 F32 values each);
  * tensors < 0 leaves split.tensors.count out. */
 static bool write_part(const char *path, int no, int count, int tensors, const char *const *names,
