@@ -151,8 +151,9 @@ static bool entry_copy(reg_entry *d, const reg_entry *s)
     d->license.link = dup_or_null(s->license.link);
     d->license.file = dup_or_null(s->license.file);
     bool ok = d->name && d->path && d->source && d->added &&
-              (!s->parts_sha256 || d->parts_sha256) && (!s->license.id || d->license.id) && (!s->license.name || d->license.name) &&
-              (!s->license.link || d->license.link) && (!s->license.file || d->license.file);
+              (!s->parts_sha256 || d->parts_sha256) && (!s->license.id || d->license.id) &&
+              (!s->license.name || d->license.name) && (!s->license.link || d->license.link) &&
+              (!s->license.file || d->license.file);
     if (!ok)
         entry_clear(d);
     return ok;

@@ -502,7 +502,8 @@ static void run(srv *s, http_req *r, bool chat)
     if (!cJSON_IsObject(q.json))
         err_set(&err, HEARTH_ERR_INVALID, "the body must be a JSON object");
     else if (parse_options(&q, &err) &&
-             models_acquire(s->models, model_name(q.json), q.n_ctx, &m, &status, &err) == HEARTH_OK) {
+             models_acquire(s->models, model_name(q.json), q.n_ctx, &m, &status, &err) ==
+                 HEARTH_OK) {
         hearth_status st = chat ? chat_tools(&q, m->gm, &err) : HEARTH_OK;
         if (!st)
             st = chat ? chat_prompt(m->gm, cJSON_GetObjectItemCaseSensitive(q.json, "messages"),
