@@ -605,6 +605,9 @@ hearth_status reg_hash_parts(const char *path, char **out, hearth_error *err)
     int parts = 0;
     if (gguf_split_name(path, &parts) != 1)
         return HEARTH_OK;
+    if (parts > GGUF_MAX_PARTS) /* the count comes from the name: no model has more */
+        return err_set(err, HEARTH_ERR_UNSUPPORTED, "%s: a model in %d parts (hearth opens at "
+                       "most %d)", path, parts, GGUF_MAX_PARTS);
     char *hashes = mem_alloc((size_t)parts * 65);
     if (!hashes)
         return err_set(err, HEARTH_ERR_NOMEM, "out of memory");

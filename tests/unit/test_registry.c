@@ -256,6 +256,21 @@ TEST(registry_bad_entry_names_the_entry_and_repair_keeps_the_rest)
     }
 }
 
+/* The part count of a split model's name is input: more parts than any model may have is
+ * refused before anything is allocated or read. */
+TEST(registry_hash_parts_bounds)
+{
+    char *out = (char *)"unset";
+    hearth_error err;
+    CHECK_EQ(reg_hash_parts("/nowhere/m-00001-of-99999.gguf", &out, &err), HEARTH_ERR_UNSUPPORTED);
+    CHECK(out == NULL);
+    CHECK_CONTAINS(err.msg, "99999 parts");
+    CHECK_EQ(reg_hash_parts("/nowhere/m-00001-of-00002.gguf", &out, &err), HEARTH_ERR_IO);
+    CHECK(out == NULL);
+    CHECK_EQ(reg_hash_parts(FIXTURE, &out, &err), HEARTH_OK); /* not a split model */
+    CHECK(out == NULL);
+}
+
 TEST(registry_cli_import_list_show_rm)
 {
     const char *home = fresh_home("cli");
