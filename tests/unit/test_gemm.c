@@ -259,10 +259,11 @@ static bool extreme_case(gemm_case *g, int type, int vt, int rows, int cols, int
     return g->W && g->xq && g->want && g->scale;
 }
 
-/* Activation rows that are all -128 (even rows) or 127 (odd), times 1/64: the expected
- * outputs from the dequantized weights, summed in double; then every set's int8 GEMM that
- * takes the type, checked against them. */
-static void extreme_check(gemm_case *g, const tq_kernels *const sets[3])
+/* Activation rows that are all lo (even rows; -128, or -127 where the kernels may assume a
+ * quantizer's range) or 127 (odd), times 1/64: the expected outputs from the dequantized
+ * weights, summed in double; then every set's int8 GEMM that takes the type, checked
+ * against them. */
+static void extreme_check(gemm_case *g, const tq_kernels *const sets[3], int lo)
 {
     float *wf = mem_alloc((size_t)g->cols * sizeof(float));
     float *y = mem_alloc((size_t)g->rows * g->batch * sizeof(float));
@@ -270,7 +271,7 @@ static void extreme_check(gemm_case *g, const tq_kernels *const sets[3])
     for (int r = 0; r < g->rows; r++) {
         tq_dequantize(g->type, g->W + (size_t)r * g->w_row, wf, g->cols);
         for (int b = 0; b < g->batch; b++) {
-            const double x = (b % 2 ? 127 : -128) / 64.0;
+            const double x = (b % 2 ? 127 : lo) / 64.0;
             double sum = 0, abs_sum = 0;
             for (int k = 0; k < g->cols; k++)
                 sum += wf[k] * x, abs_sum += fabs(wf[k] * x);
@@ -343,18 +344,19 @@ TEST(gemm_kquant_integer_extremes)
                 for (int j = 0; j < QK_K / 16; j++)
                     x->bsums[j] = (int16_t)(16 * a);
             }
-        extreme_check(&g, sets);
+        extreme_check(&g, sets, -128);
         case_free(&g);
     }
 }
 
 /* The legacy types' quants at their largest magnitude (Q4_0 -8, Q5_0 -16, Q4_1 15, Q5_1
- * 31) against activations of -128 and 127: where the AVX2 kernel's int16 sums of several
- * vpmaddubsw come closest to saturating (gemm_avx2.c). Expected: dequantized weights times
- * the activations summed in double, exact for these values. */
+ * 31, Q8_0 -128 and 127) against activations of -128 (Q8_0: -127, the most any Q8_0
+ * quantizer writes) and 127: where the AVX2 kernel's int16 sums of vpmaddubsw come closest
+ * to saturating (gemm_avx2.c). Expected: dequantized weights times the activations summed
+ * in double, exact for these values. */
 TEST(gemm_legacy_int16_extremes)
 {
-    static const int types[] = { TQ_Q4_0, TQ_Q5_0, TQ_Q4_1, TQ_Q5_1 };
+    static const int types[] = { TQ_Q4_0, TQ_Q5_0, TQ_Q4_1, TQ_Q5_1, TQ_Q8_0 };
     const tq_kernels *sets[] = { tq_kernels_ref(), tq_kernels_avx2(), tq_kernels_avx512() };
     const int rows = 3, cols = 128, batch = 20;
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
@@ -376,6 +378,10 @@ TEST(gemm_legacy_int16_extremes)
                 block_q4_1 *x = (block_q4_1 *)g.W + i;
                 memset(x->qs, 0xff, sizeof x->qs);
                 x->d = one, x->m = half;
+            } else if (type == TQ_Q8_0) { /* -128 in even rows, 127 in odd ones */
+                block_q8_0 *x = (block_q8_0 *)g.W + i;
+                memset(x->qs, i / (cols / 32) % 2 ? 127 : -128, sizeof x->qs);
+                x->d = one;
             } else { /* Q5_1: 31 */
                 block_q5_1 *x = (block_q5_1 *)g.W + i;
                 memset(x->qs, 0xff, sizeof x->qs);
@@ -384,13 +390,14 @@ TEST(gemm_legacy_int16_extremes)
             }
         }
         const tq_f16 da = tq_f32_to_f16(1.0f / 64);
+        const int lo = type == TQ_Q8_0 ? -127 : -128;
         for (int b = 0; b < batch; b++)
             for (int i = 0; i < cols / 32; i++) {
                 block_q8_0 *x = (block_q8_0 *)(g.xq + (size_t)b * g.x_row) + i;
                 x->d = da;
-                memset(x->qs, b % 2 ? 127 : -128, sizeof x->qs);
+                memset(x->qs, b % 2 ? 127 : lo, sizeof x->qs);
             }
-        extreme_check(&g, sets);
+        extreme_check(&g, sets, lo);
         case_free(&g);
     }
 }
@@ -530,33 +537,6 @@ TEST(gemmf_every_set_vs_double)
                 check_gemmf(sets[s], float_types[t], shapes[i][0], shapes[i][1], shapes[i][2],
                             7u + (uint32_t)(t * 10 + i));
     }
-}
-
-/* Quantized weights beyond a set's int8 GEMM (AVX2: Q8_0) are multiplied in the float
- * GEMM, decoded to F32: the result is then the product of the dequantized weights with the
- * activations as the vec_dot type rounds them, to float rounding. Columns: whole 256-value
- * chunks, and for the legacy types a 32-value tail chunk (288). */
-TEST(gemmf_quantized_vs_double)
-{
-    const tq_kernels *sets[] = { tq_kernels_ref(), tq_kernels_avx2(), tq_kernels_avx512() };
-    static const int qtypes[] = { TQ_Q4_0, TQ_Q8_0, TQ_Q5_1, TQ_Q4_K, TQ_Q6_K };
-    static const int shapes[][3] = { { 37, 768, 21 }, { 5, 512, 8 }, { 50, 256, 13 } };
-    int runs = 0;
-    for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
-        if (!sets[s] || !sets[s]->gemmf)
-            continue;
-        for (size_t t = 0; t < sizeof qtypes / sizeof qtypes[0]; t++) {
-            if (tq_kernels_gemm_int8(sets[s], qtypes[t]))
-                continue;
-            for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++, runs++)
-                check_gemmf(sets[s], qtypes[t], shapes[i][0], shapes[i][1], shapes[i][2],
-                            11u + (uint32_t)(t * 10 + i));
-            if (tq_traits_of(qtypes[t])->blck == 32)
-                check_gemmf(sets[s], qtypes[t], 19, 288, 11, 5u + (uint32_t)t);
-        }
-    }
-    if (tq_kernels_avx2())
-        CHECK(runs > 0); /* the AVX2 set takes this path for Q8_0 */
 }
 
 /* The SIMD decoders' panels are the plain-C one, bit for bit, padding included, for the

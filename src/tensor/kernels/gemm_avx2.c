@@ -1,8 +1,8 @@
 /*
  * gemm_avx2.c — the GEMMs of gemm.h with AVX2 and FMA: the batched path of machines without
- * AVX-512. Quantized weights (all but Q8_0) go through an int8 GEMM on the same panels and
- * packed activations as the AVX-512 one (below); float weights and Q8_0 through a float
- * GEMM on panels decoded to F32.
+ * AVX-512. Quantized weights go through an int8 GEMM on the same panels and packed
+ * activations as the AVX-512 one (below); float weights through a float GEMM on panels
+ * decoded to F32.
  *
  * The float GEMM's tile is 2 batch rows x 32 weight rows: 8 accumulators, 4 panel loads and
  * 2 broadcasts per 8 fused multiply-adds, in 13 of the 16 vector registers; eight
@@ -160,8 +160,8 @@ void tq_gemmf_avx2(const float *panel, int kc, const float *x, size_t ldx, float
  * are added before vpmaddwd widens them to int32, so 32 byte products cost 1 + 1/n multiply
  * instructions instead of the float path's 4 fused multiply-adds (and the panel is a
  * quarter the size). Exact as long as no int16 sum saturates: 2 products x n x 255 x |q| <=
- * 32767, so n = 4 for |q| <= 16 and n = 2 up to 32: every type but Q8_0 (gemm_max_q in
- * kernels.h; Q8_0 stays on the float path). For the K-quants vpmaddwd multiplies by the
+ * 32767, so n = 4 for |q| <= 16 and n = 2 up to 32: every type but Q8_0, whose products
+ * are taken the other way round (steps_q8). For the K-quants vpmaddwd multiplies by the
  * block's integer scale instead of 1, so a super-block sums in integers as in gemm.h
  * without a vpmulld, starting from sum(sc * corr); the float steps are tq_gemm_ref's, so
  * results are bit-identical to it.
@@ -197,6 +197,28 @@ INLINE void steps(const int8_t *qb, int ld, const uint8_t *ra, int g, const int 
         }
 }
 
+/* The same as steps (n = 1) for Q8_0, whose |q| up to 128 would saturate a pair of products
+ * with unsigned activations (2 x 255 x 128). The unsigned operand is |q| instead, the signed
+ * one a * sign(q) (the activations back without their offset: |a| <= 127, as every Q8_0
+ * quantizer writes them), so a pair sums to at most 2 x 128 x 127, and no corr is needed.
+ * Per 32 products: vpsignb, vpmaddubsw, vpmaddwd and an add, the float path's 4 FMAs. */
+INLINE void steps_q8(const int8_t *qb, int ld, const uint8_t *ra, int g, __m256i s[2][2])
+{
+    const __m256i off = _mm256_set1_epi8((char)0x80), one = _mm256_set1_epi16(1);
+    __m256i a[2];
+    #pragma GCC unroll 2
+    for (int h = 0; h < 2; h++)
+        a[h] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(ra + 64 * g + 32 * h)), off);
+    #pragma GCC unroll 2
+    for (int r = 0; r < 2; r++) {
+        const __m256i w = bcast_q(qb + (size_t)r * ld + 4 * g), aw = _mm256_abs_epi8(w);
+        #pragma GCC unroll 2
+        for (int h = 0; h < 2; h++)
+            s[r][h] = _mm256_add_epi32(s[r][h], _mm256_madd_epi16(
+                          _mm256_maddubs_epi16(aw, _mm256_sign_epi8(a[h], w)), one));
+    }
+}
+
 /* acc[r][h] += the products of panel rows r0, r0 + 1 with the group at a (plain types).
  * The float accumulators live in memory (L1): in registers they left too few for the
  * integer loop, which then spilled inside it. */
@@ -211,10 +233,17 @@ INLINE void tile_i8(const tq_gemm_panel *p, int r0, const uint8_t *a, const int 
         const int8_t *qb = p->q + (size_t)r0 * ld + (size_t)b * bs;
         __m256i s[2][2];
         for (int r = 0; r < 2; r++)
-            s[r][0] = s[r][1] = _mm256_set1_epi32(p->corr[o + r * nblk + b]);
-        #pragma GCC unroll 4
-        for (int g = 0; g < bs / 4; g += n)
-            steps(qb, ld, ra, g, n, one, s);
+            s[r][0] = s[r][1] = n ? _mm256_set1_epi32(p->corr[o + r * nblk + b])
+                                  : _mm256_setzero_si256();
+        if (n) {
+            #pragma GCC unroll 4
+            for (int g = 0; g < bs / 4; g += n)
+                steps(qb, ld, ra, g, n, one, s);
+        } else {
+            #pragma GCC unroll 2 /* all 8: spills */
+            for (int g = 0; g < bs / 4; g++)
+                steps_q8(qb, ld, ra, g, s);
+        }
         const float *da = (const float *)(ra + TQ_GEMM_COLS * bs);
         for (int h = 0; h < 2; h++) {
             const __m256 dav = _mm256_loadu_ps(da + 8 * h);
@@ -325,7 +354,7 @@ INLINE void gemm_i8(const tq_gemm_panel *p, const uint8_t *act, size_t group_str
 }
 
 /* One function per variant, so that each gets its registers allocated on its own; n: dwords
- * summed in int16 (4 where |q| <= 16: 2 x 4 x 255 x 16 = 32640). */
+ * summed in int16 (4 where |q| <= 16: 2 x 4 x 255 x 16 = 32640; 0: steps_q8). */
 #define GEMM_VARIANT(name, bs, has_min, kquant, n)                                              \
     static __attribute__((noinline)) void name(const tq_gemm_panel *p, const uint8_t *act,     \
                                                size_t gs, float *y, int ldy, int rows,         \
@@ -334,6 +363,7 @@ INLINE void gemm_i8(const tq_gemm_panel *p, const uint8_t *act, size_t group_str
         gemm_i8(p, act, gs, y, ldy, rows, cols, accumulate, bs, has_min, kquant, n);           \
     }
 GEMM_VARIANT(gemm_plain, 32, false, false, 4)  /* Q4_0, Q5_0 */
+GEMM_VARIANT(gemm_q8, 32, false, false, 0)     /* Q8_0 */
 GEMM_VARIANT(gemm_min4, 32, true, false, 4)    /* Q4_1 */
 GEMM_VARIANT(gemm_min2, 32, true, false, 2)    /* Q5_1 */
 GEMM_VARIANT(gemm_q45k4, 32, true, true, 4)    /* Q4_K */
@@ -356,7 +386,9 @@ void tq_gemm_avx2(const tq_gemm_panel *p, const uint8_t *act, size_t group_strid
         (four ? gemm_q45k4 : gemm_q45k2)(p, act, group_stride, y, ldy, rows, cols, accumulate);
     else if (p->has_min)
         (four ? gemm_min4 : gemm_min2)(p, act, group_stride, y, ldy, rows, cols, accumulate);
-    else /* Q4_0, Q5_0 (Q8_0's |q| is beyond gemm_max_q: matmul never sends it here) */
+    else if (p->max_q > 16) /* Q8_0 */
+        gemm_q8(p, act, group_stride, y, ldy, rows, cols, accumulate);
+    else /* Q4_0, Q5_0 */
         gemm_plain(p, act, group_stride, y, ldy, rows, cols, accumulate);
 }
 
