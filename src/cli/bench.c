@@ -216,7 +216,7 @@ static double time_gemm(bench *b, const tq_kernels *k, int type)
     /* Only where a peak gives the figure its meaning: the plain-C set has none, and its
      * GEMM would take seconds per type. */
     const bool int8 = gemm_is_int8(k, type);
-    const bool fp32 = !int8 && k->gemmf && (tq_gemmf_type(type) || tq_gemmf_decodable(type));
+    const bool fp32 = !int8 && k->gemmf && tq_gemmf_type(type);
     if (!(int8 && k->peak_int8) && !(fp32 && k->peak_fp32))
         return 0;
     const size_t bytes = (size_t)GEMM_ROWS * tq_row_size(type, COLS);

@@ -52,7 +52,6 @@ static const tq_kernels ref_set = {
     .round_f16 = tq_round_f16_ref,
     .gemm_unpack = tq_gemm_unpack_ref,
     .gemm = tq_gemm_ref,
-    .gemm_max_q = 128,
     .gemmf_unpack = tq_gemmf_unpack_ref,
     .gemmf = tq_gemmf_ref,
     .swiglu = tq_swiglu,
@@ -90,7 +89,6 @@ static tq_kernels avx2_set = {
     .round_f16 = tq_round_f16_avx2,
     .gemm_unpack = tq_gemm_unpack_avx2,
     .gemm = tq_gemm_avx2,
-    .gemm_max_q = 128,
     .gemmf_unpack = tq_gemmf_unpack_avx2,
     .gemmf = tq_gemmf_avx2,
     .attn_f16 = tq_attn_f16_avx2,
@@ -130,7 +128,6 @@ static tq_kernels avx512_set = {
     .round_f16 = tq_round_f16_avx512,
     .gemm_unpack = tq_gemm_unpack_avx512,
     .gemm = tq_gemm_avx512,
-    .gemm_max_q = 128,
     .gemmf_unpack = tq_gemmf_unpack_avx512,
     .gemmf = tq_gemmf_avx512,
     .swiglu = tq_swiglu_avx512,
@@ -248,7 +245,7 @@ int tq_vec_dot_type(int weight_type)
 
 bool tq_kernels_gemm_int8(const tq_kernels *k, int type)
 {
-    return k->gemm && tq_gemm_block_size(type) > 0 && tq_gemm_max_q(type) <= k->gemm_max_q;
+    return k->gemm && tq_gemm_block_size(type) > 0;
 }
 
 const tq_kernels *tq_kernels_ref(void)

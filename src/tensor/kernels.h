@@ -48,11 +48,9 @@ typedef struct tq_kernels {
     tq_from_float_fn from_float[TQ_TYPE_COUNT];    /* indexed by activation type */
     tq_round_f16_fn round_f16;
     /* Matrix-matrix products for batches (kernels/gemm.h), for the weight types with
-     * tq_gemm_block_size > 0 and tq_gemm_max_q <= gemm_max_q (the largest |q| for which
-     * the kernel's sums are exact); see tq_kernels_gemm_int8. */
+     * tq_gemm_block_size > 0; see tq_kernels_gemm_int8. */
     tq_gemm_unpack_fn gemm_unpack;
     tq_gemm_fn gemm;
-    int gemm_max_q;
     /* The same for float weights (tq_gemmf_type), with float activations. */
     tq_gemmf_unpack_fn gemmf_unpack;
     tq_gemmf_fn gemmf;

@@ -29,8 +29,7 @@
  * Float weights (F32, F16, BF16) take the float GEMM of gemm.h the same way: threads claim
  * panels of TQ_GEMMF_ROWS rows, decode TQ_GEMMF_KC values at a time to F32 (32 KiB on the
  * stack) and multiply them with float activations (for F16 weights rounded to F16 first,
- * see matmul_gemmf). Quantized weights beyond a set's int8 GEMM (AVX2: Q8_0, whose |q| its
- * int16 sums cannot hold) go there too.
+ * see matmul_gemmf).
  *
  * Preconditions (checked by whoever maps the weights): cols is a multiple of the block size
  * of both the weight type and its vec_dot_type, and k has a vec_dot for the type. Nothing
@@ -111,12 +110,10 @@ typedef struct gemmf_job {
     atomic_int next;    /* next unclaimed panel */
 } gemmf_job;
 
-/* Float weights take the float GEMM wherever a set has one; quantized weights only where
- * the set's int8 GEMM does not take them (tq_kernels_gemm_int8), decoded to F32. */
+/* Float weights take the float GEMM wherever a set has one. */
 static bool use_gemmf(const tq_kernels *k, int type, int batch)
 {
-    return batch >= GEMM_MIN_BATCH && k->gemmf &&
-           (tq_gemmf_type(type) || (!tq_kernels_gemm_int8(k, type) && tq_gemmf_decodable(type)));
+    return batch >= GEMM_MIN_BATCH && k->gemmf && tq_gemmf_type(type);
 }
 
 static bool use_gemm(const tq_kernels *k, int type, int batch)
@@ -138,19 +135,6 @@ static size_t packed_group_bytes(int type, int cols)
     return (size_t)(cols / bs) * tq_gemm_record_size(bs);
 }
 
-/* The float GEMM with activations rounded through vt: the converted rows, then (64-byte
- * aligned) the same rows decoded back to floats. F16 is rounded from float to float in one
- * step, so it needs only the floats. */
-static size_t gemmf_floats_offset(int vt, int cols, int batch)
-{
-    return vt == TQ_F16 ? 0 : packed_offset(vt, cols, batch);
-}
-
-static size_t gemmf_scratch_size(int vt, int cols, int batch)
-{
-    return gemmf_floats_offset(vt, cols, batch) + (size_t)batch * cols * sizeof(float);
-}
-
 size_t tq_matmul_scratch_size(int type, int cols, int batch)
 {
     int vt = tq_vec_dot_type(type);
@@ -161,11 +145,9 @@ size_t tq_matmul_scratch_size(int type, int cols, int batch)
         int groups = (batch + TQ_GEMM_COLS - 1) / TQ_GEMM_COLS;
         need = packed_offset(vt, cols, batch) + (size_t)groups * packed_group_bytes(type, cols);
     }
-    /* the float GEMM: every set for F16 weights, one without an int8 GEMM for the others */
-    if (batch >= GEMM_MIN_BATCH && tq_gemmf_decodable(type)) {
-        size_t f = gemmf_scratch_size(vt, cols, batch);
-        need = f > need ? f : need;
-    }
+    /* the float GEMM of F16 weights: the activations rounded to F16, as floats */
+    if (batch >= GEMM_MIN_BATCH && vt == TQ_F16)
+        need = (size_t)batch * cols * sizeof(float);
     return need;
 }
 
@@ -381,46 +363,30 @@ static void gemmf_task(void *arg, int ith, int nth)
     }
 }
 
-typedef struct decode_job {
+typedef struct round_job {
     const tq_kernels *k;
-    int vt, cols, batch;
-    const float *x;     /* F16: the activations, rounded from float to float */
-    const char *xq;     /* other types: the activations converted to vt */
-    size_t x_row;
-    float *xf;
-} decode_job;
+    int cols, batch;
+    const float *x;
+    float *xr;          /* x rounded to F16, as floats */
+} round_job;
 
-static void decode_task(void *arg, int ith, int nth)
+static void round_task(void *arg, int ith, int nth)
 {
-    const decode_job *j = arg;
-    for (int b = j->batch * ith / nth; b < j->batch * (ith + 1) / nth; b++) {
-        float *out = j->xf + (size_t)b * j->cols;
-        if (j->vt == TQ_F16)
-            j->k->round_f16(j->x + (size_t)b * j->cols, out, j->cols);
-        else
-            tq_dequantize(j->vt, j->xq + (size_t)b * j->x_row, out, j->cols);
-    }
+    const round_job *j = arg;
+    for (int b = j->batch * ith / nth; b < j->batch * (ith + 1) / nth; b++)
+        j->k->round_f16(j->x + (size_t)b * j->cols, j->xr + (size_t)b * j->cols, j->cols);
 }
 
-static const char *convert(tq_pool *pool, const tq_kernels *k, int vt, int cols,
-                           const float *x, int batch, void *scratch, size_t *x_row);
-
-/* Activations whose vec_dot type is not F32 (those of F16 weights, and of quantized weights,
- * which reach the float GEMM only in a set without an int8 GEMM) are first rounded through
- * it (converted, then decoded back; F16 in one step), so a batch multiplies the same activation values one
- * row at a time would, and the two agree to float rounding rather than to activation-
- * quantization error. */
+/* The activations of F16 weights (vec_dot type F16) are first rounded to F16, so a batch
+ * multiplies the same activation values one row at a time would, and the two agree to
+ * float rounding. */
 static void matmul_gemmf(tq_pool *pool, const tq_kernels *k, float *y, const void *W, int type,
                          int rows, int cols, const float *x, int batch, void *scratch)
 {
-    const int vt = tq_vec_dot_type(type);
-    if (vt != TQ_F32) {
-        decode_job d = { .k = k, .vt = vt, .cols = cols, .batch = batch, .x = x };
-        d.xf = (float *)((char *)scratch + gemmf_floats_offset(vt, cols, batch));
-        if (vt != TQ_F16)
-            d.xq = convert(pool, k, vt, cols, x, batch, scratch, &d.x_row);
-        tq_pool_run(pool, decode_task, &d);
-        x = d.xf;
+    if (tq_vec_dot_type(type) == TQ_F16) {
+        round_job d = { .k = k, .cols = cols, .batch = batch, .x = x, .xr = scratch };
+        tq_pool_run(pool, round_task, &d);
+        x = d.xr;
     }
     gemmf_job j = {
         .k = k, .type = type, .W = W, .w_row = tq_row_size(type, cols), .rows = rows,

@@ -480,9 +480,8 @@ static void check_gemmf(const tq_kernels *k, int type, int rows, int cols, int b
     }
     for (int i = 0; i < batch * cols; i++)
         x[i] = rnd(&seed);
-    /* Quantized weights: the path rounds the activations through the vec_dot type first
-     * (matmul.c), so the expected product uses them rounded the same way, by the plain-C
-     * quantizer and dequantizer. */
+    /* F16 weights: the path rounds the activations to F16 first (matmul.c), so the expected
+     * product uses them rounded the same way, by the plain-C converters. */
     float *xe = mem_alloc((size_t)batch * cols * sizeof(float));
     REQUIRE(xe);
     const int vt = tq_vec_dot_type(type);
@@ -539,26 +538,19 @@ TEST(gemmf_every_set_vs_double)
     }
 }
 
-/* The SIMD decoders' panels are the plain-C one, bit for bit, padding included, for the
- * float types and the quantized ones a set decodes to F32 (AVX2: Q8_0). */
+/* The SIMD decoders' panels are the plain-C one, bit for bit, padding included. */
 static void check_unpack(const tq_kernels *k, int type, int rows_in, int cols, const int cuts[][3],
                          int n_cuts);
 
 TEST(gemmf_unpack_simd_vs_ref)
 {
     static const int fcuts[][3] = { { 32, 0, 256 }, { 29, 256, 44 }, { 7, 3, 13 } };
-    static const int qcuts[][3] = { { 32, 0, 256 }, { 29, 256, 256 }, { 7, 256, 256 } };
-    static const int qtypes[] = { TQ_Q4_0, TQ_Q8_0, TQ_Q2_K, TQ_Q3_K, TQ_Q4_K, TQ_Q5_K,
-                                  TQ_Q6_K, TQ_Q5_0 };
     const tq_kernels *sets[] = { tq_kernels_avx2(), tq_kernels_avx512() };
     for (size_t s = 0; s < sizeof sets / sizeof sets[0]; s++) {
         if (!sets[s] || !sets[s]->gemmf_unpack)
             continue;
         for (size_t t = 0; t < sizeof float_types / sizeof float_types[0]; t++)
             check_unpack(sets[s], float_types[t], 29, 300, fcuts, 3);
-        for (size_t t = 0; t < sizeof qtypes / sizeof qtypes[0]; t++)
-            if (!tq_kernels_gemm_int8(sets[s], qtypes[t]))
-                check_unpack(sets[s], qtypes[t], 29, 512, qcuts, 3);
     }
 }
 
@@ -575,10 +567,7 @@ static void check_unpack(const tq_kernels *k, int type, int rows_in, int cols, c
     for (int r = 0; r < rows_in; r++) {
         for (int i = 0; i < cols; i++)
             wf[i] = rnd(&seed);
-        if (tq_can_quantize(type))
-            tq_quantize(type, wf, W + (size_t)r * w_row, cols);
-        else
-            random_row(type, W + (size_t)r * w_row, cols, &seed);
+        tq_quantize(type, wf, W + (size_t)r * w_row, cols);
     }
     for (int c = 0; c < n_cuts; c++) {
         int rows = cuts[c][0] < rows_in ? cuts[c][0] : rows_in, k0 = cuts[c][1], kc = cuts[c][2];

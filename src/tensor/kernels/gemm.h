@@ -70,8 +70,8 @@ int tq_gemm_sub_blocks(int type);
 
 /* Block size of the GEMM path for a weight type, 0 when the type has none. */
 int tq_gemm_block_size(int type);
-/* The largest |q| a panel of the type can hold (Q8_0: 128, Q6_K: 32, Q4_0: 8, ...): a
- * kernel whose sums are exact only up to some magnitude takes the types within it. */
+/* The largest |q| a panel of the type can hold (Q8_0: 128, Q6_K: 32, Q4_0: 8, ...): the
+ * AVX2 kernel sums more products in int16 the smaller it is. */
 int tq_gemm_max_q(int type);
 /* Bytes of one packed record (one group of 16 columns, one block). */
 size_t tq_gemm_record_size(int bs);
@@ -107,24 +107,19 @@ void tq_gemm_avx512(const tq_gemm_panel *p, const uint8_t *act, size_t group_str
 
 /* ---- Float weights (F32, F16, BF16) ------------------------------------------------------
  * Batches on float weights multiply float activations (for F16 weights rounded to F16
- * first: the values their vec_dot sees). Quantized weights beyond a set's int8 GEMM (AVX2:
- * Q8_0) take this way too: decoded to F32 once per product (tq_dequantize, exact), they
- * meet the float activations unquantized. A panel is
- * TQ_GEMMF_ROWS weight rows over kc <= TQ_GEMMF_KC values, decoded to F32 and stored
- * k-major: panel[k * TQ_GEMMF_ROWS + r] (rows past the matrix, and k past kc up to the next
- * multiple of 16, are 0). One k of the panel is then two vectors of 16 rows, which the
- * kernel multiplies by one broadcast activation value per batch row: the output rows of a
- * batch row come out contiguous, as y stores them, and the activations need no packing.
- * A panel (32 KiB) is decoded once per product and used by every batch row. */
+ * first: the values their vec_dot sees). A panel is TQ_GEMMF_ROWS weight rows over
+ * kc <= TQ_GEMMF_KC values, decoded to F32 and stored k-major: panel[k * TQ_GEMMF_ROWS + r]
+ * (rows past the matrix, and k past kc up to the next multiple of 16, are 0). One k of the
+ * panel is then two vectors of 16 rows, which the kernel multiplies by one broadcast
+ * activation value per batch row: the output rows of a batch row come out contiguous, as y
+ * stores them, and the activations need no packing. A panel (32 KiB) is decoded once per
+ * product and used by every batch row. */
 #define TQ_GEMMF_ROWS 32
 #define TQ_GEMMF_KC 256   /* a multiple of 16 */
 
 /* Is this a float weight type (F32, F16, BF16)? */
 bool tq_gemmf_type(int type);
-/* Can a panel be decoded from this type: a float type, or a quantized one whose blocks
- * divide TQ_GEMMF_KC? */
-bool tq_gemmf_decodable(int type);
-/* Values k0 .. k0+kc-1 of one weight row as floats (k0 and kc whole blocks). */
+/* Values k0 .. k0+kc-1 of one row of a float type as floats. */
 void tq_gemmf_decode_row(int type, const void *row, int k0, int kc, float *out);
 
 /* Decode weight rows 0 .. rows-1 (rows <= TQ_GEMMF_ROWS, w_row bytes apart), values

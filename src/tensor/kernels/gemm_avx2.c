@@ -23,29 +23,12 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* 32 int8 values times d, as floats in out[0 .. 32). */
-INLINE void scale_store32(__m256i q, float d, float *out)
-{
-    const __m256 dv = _mm256_set1_ps(d);
-    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
-    const __m128i part[4] = { lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8) };
-    for (int i = 0; i < 4; i++)
-        _mm256_storeu_ps(out + 8 * i,
-                         _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[i]))));
-}
-
-/* Row values k0 .. k0+kc-1 as floats in out[0 .. kpad), zero past kc. Q8_0 (the one
- * quantized type the float path still takes here), F16 and BF16 are decoded here, the
- * arithmetic being tq_dequantize's, so the values are the same to the bit. */
+/* Row values k0 .. k0+kc-1 as floats in out[0 .. kpad), zero past kc. F16 and BF16 are
+ * converted here (exactly, as tq_gemmf_decode_row does), the tails and F32 there. */
 static void decode_row(int type, const uint8_t *row, int k0, int kc, int kpad, float *out)
 {
     int k = 0;
-    if (type == TQ_Q8_0) {
-        const block_q8_0 *x = (const block_q8_0 *)row + k0 / QK8_0;
-        for (; k < kc; k += QK8_0, x++)
-            scale_store32(_mm256_loadu_si256((const __m256i *)x->qs), tq_f16_to_f32(x->d),
-                          out + k);
-    } else if (type == TQ_F16) {
+    if (type == TQ_F16) {
         for (; k + 8 <= kc; k += 8)
             _mm256_storeu_ps(out + k, _mm256_cvtph_ps(_mm_loadu_si128(
                                           (const __m128i *)((const tq_f16 *)row + k0 + k))));

@@ -211,35 +211,16 @@ bool tq_gemmf_type(int type)
     return type == TQ_F32 || type == TQ_F16 || type == TQ_BF16;
 }
 
-bool tq_gemmf_decodable(int type)
-{
-    if (tq_gemmf_type(type))
-        return true;
-    const tq_traits *t = tq_traits_of(type);
-    return t && t->supported && type != TQ_Q8_K && tq_can_dequantize(type) &&
-           TQ_GEMMF_KC % t->blck == 0;
-}
-
 void tq_gemmf_decode_row(int type, const void *row, int k0, int kc, float *out)
 {
-    const uint8_t *p = row;
-    switch (type) {
-    case TQ_F32:
-        memcpy(out, (const float *)row + k0, (size_t)kc * sizeof(float));
-        return;
-    case TQ_F16:
+    if (type == TQ_F16)
         for (int k = 0; k < kc; k++)
             out[k] = tq_f16_to_f32(((const tq_f16 *)row)[k0 + k]);
-        return;
-    case TQ_BF16:
+    else if (type == TQ_BF16)
         for (int k = 0; k < kc; k++)
             out[k] = tq_bf16_to_f32(((const tq_bf16 *)row)[k0 + k]);
-        return;
-    default: {
-        const tq_traits *t = tq_traits_of(type);
-        tq_dequantize(type, p + (size_t)(k0 / t->blck) * t->type_size, out, kc);
-    }
-    }
+    else
+        memcpy(out, (const float *)row + k0, (size_t)kc * sizeof(float));
 }
 
 void tq_gemmf_unpack_ref(int type, const void *W, size_t w_row, int rows, int k0, int kc,
