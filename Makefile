@@ -8,8 +8,8 @@
 #   make fuzz       libFuzzer targets with clang in build-fuzz/
 #
 # Sources are found by wildcard, so adding a file needs no edit here. Kernel files named
-# src/tensor/kernels/*_avx2.c, *_avx512.c get their own -m flags; everything else is
-# compiled for the baseline ISA and reaches SIMD code only through runtime dispatch.
+# src/tensor/kernels/*_avx2.c, *_avxvnni.c, *_avx512.c get their own -m flags; everything
+# else is compiled for the baseline ISA and reaches SIMD code only through runtime dispatch.
 
 BUILD   ?= build
 CC      ?= cc
@@ -62,6 +62,7 @@ $(BUILD)/obj/src/tensor/ops.o: CFLAGS += $(if $(findstring clang,$(CC)),,-fvect-
 
 # Per-file ISA flags for the SIMD kernel variants.
 $(BUILD)/obj/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
+$(BUILD)/obj/%_avxvnni.o: CFLAGS += -mavx2 -mfma -mf16c -mavxvnni
 $(BUILD)/obj/%_avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mfma -mf16c
 # The AVX2 panel decoder must round d * q - m as tq_dequantize does: no fused multiply-add.
 $(BUILD)/obj/src/tensor/kernels/gemm_avx2.o: CFLAGS += -ffp-contract=off

@@ -1,5 +1,8 @@
 /*
- * kernels.c — the kernel sets (ref, avx2, avx512) and the choice among them at run time.
+ * kernels.c — the kernel sets (ref, avx2, avxvnni, avx512) and the choice among them at run
+ * time. avxvnni is the avx2 set with the int8 GEMM of gemm_vnni256.h: on CPUs with AVX-VNNI
+ * its VEX build, on those with AVX-512 VNNI (where it is never the best set, but tests and
+ * benchmarks can ask for it) the AVX-512 VL build of the same code.
  *
  * Each set is a table of function pointers indexed by type. The SIMD tables list only the
  * kernels they implement; on first use every empty slot is filled from the reference table,
@@ -164,6 +167,14 @@ static bool cpu_has_avx2(unsigned xcr0)
            __builtin_cpu_supports("fma") && (cpuid1_ecx() & bit_F16C);
 }
 
+/* AVX-VNNI: CPUID leaf 7, sub-leaf 1, EAX bit 4. */
+static bool cpu_has_avxvnni(unsigned xcr0)
+{
+    unsigned eax, ebx, ecx, edx;
+    return cpu_has_avx2(xcr0) && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) &&
+           (eax >> 4 & 1);
+}
+
 static bool cpu_has_avx512(unsigned xcr0)
 {
     return (xcr0 & XCR0_AVX512) == XCR0_AVX512 && cpu_has_avx2(xcr0) &&
@@ -187,19 +198,26 @@ static void inherit_ref(tq_kernels *k)
 }
 #endif /* TQ_X86 */
 
-static const tq_kernels *avx2_avail, *avx512_avail, *best;
+#ifdef TQ_X86
+static tq_kernels avxvnni_set;
+#endif
+static const tq_kernels *avx2_avail, *avxvnni_avail, *avx512_avail, *best;
 
 /* HEARTH_ISA caps the choice; an unknown value is ignored. */
 static const tq_kernels *choose_best(void)
 {
     const char *cap = getenv("HEARTH_ISA");
-    int level = 2; /* 0 ref, 1 avx2, 2 avx512 */
+    int level = 3; /* 0 ref, 1 avx2, 2 avxvnni, 3 avx512 */
     if (cap && strcmp(cap, "ref") == 0)
         level = 0;
     else if (cap && strcmp(cap, "avx2") == 0)
         level = 1;
-    if (level >= 2 && avx512_avail)
+    else if (cap && strcmp(cap, "avxvnni") == 0)
+        level = 2;
+    if (level >= 3 && avx512_avail)
         return avx512_avail;
+    if (level >= 2 && avxvnni_avail)
+        return avxvnni_avail;
     if (level >= 1 && avx2_avail)
         return avx2_avail;
     return &ref_set;
@@ -217,6 +235,14 @@ static void init_sets(void)
     if (cpu_has_avx512(xcr0)) {
         inherit_ref(&avx512_set);
         avx512_avail = &avx512_set;
+    }
+    if (cpu_has_avxvnni(xcr0) || avx512_avail) {
+        avxvnni_set = avx2_set;
+        avxvnni_set.name = "avxvnni";
+        avxvnni_set.gemm = avx512_avail ? tq_gemm_vnni256_avx512 : tq_gemm_avxvnni;
+        avxvnni_set.peak_int8 = avx512_avail ? tq_peak_int8_vnni256_avx512
+                                             : tq_peak_int8_avxvnni;
+        avxvnni_avail = &avxvnni_set;
     }
 #endif
     best = choose_best();
@@ -257,6 +283,12 @@ const tq_kernels *tq_kernels_avx2(void)
 {
     pthread_once(&init_once, init_sets);
     return avx2_avail;
+}
+
+const tq_kernels *tq_kernels_avxvnni(void)
+{
+    pthread_once(&init_once, init_sets);
+    return avxvnni_avail;
 }
 
 const tq_kernels *tq_kernels_avx512(void)

@@ -5,10 +5,11 @@
  * tq_vec_dot_type(T) (Q8_0 blocks of 32 for the legacy quants, Q8_K blocks of 256 for the
  * K-quants, F16 for F16 weights, plain F32 for F32/BF16 weights), then takes one vec_dot per
  * output element.
- * Every kernel exists as a plain-C reference (the source of truth, kernels/dot_ref.c and friends) and as
- * AVX2 and AVX-512 variants (kernels/NAME_avx2.c, NAME_avx512.c, each compiled with its own ISA
- * flags). tq_kernels_best() picks, once, the widest set the CPU supports; a variant that
- * lacks a kernel inherits the reference one. Tests run every available set against the
+ * Every kernel exists as a plain-C reference (the source of truth, kernels/dot_ref.c and
+ * friends) and as AVX2 and AVX-512 variants (kernels/NAME_avx2.c, NAME_avx512.c, each
+ * compiled with its own ISA flags; the avxvnni set is the AVX2 one with the GEMM of
+ * kernels/gemm_vnni256.h). tq_kernels_best() picks, once, the widest set the CPU supports;
+ * a variant that lacks a kernel inherits the reference one. Tests run every available set against the
  * reference on awkward sizes.
  *
  * Batches of activation rows may instead go through the GEMM path of kernels/gemm.h (weights
@@ -41,7 +42,7 @@ typedef void (*tq_vec_dot_rows_fn)(int n, float *s, const void *x, size_t x_stri
                                    const void *y, int nr);
 
 typedef struct tq_kernels {
-    const char *name;                              /* "ref", "avx2", "avx512" */
+    const char *name;                              /* "ref", "avx2", "avxvnni", "avx512" */
     tq_vec_dot_fn vec_dot[TQ_TYPE_COUNT];          /* indexed by weight type */
     /* Several rows per call, where a set has such a kernel (NULL: one vec_dot per row). */
     tq_vec_dot_rows_fn vec_dot_rows[TQ_TYPE_COUNT];
@@ -67,14 +68,16 @@ typedef struct tq_kernels {
 /* The activation type paired with a weight type, or -1 if there is no kernel for it. */
 int tq_vec_dot_type(int weight_type);
 
-/* Kernel sets. ref is always available; avx2/avx512 return NULL when the CPU (or the
- * build) lacks the instructions. best is chosen once from CPUID and cached; the environment
- * variable HEARTH_ISA=ref|avx2|avx512 caps it (for benchmarks and bug hunts). */
+/* Kernel sets. ref is always available; avx2/avxvnni/avx512 return NULL when the CPU (or
+ * the build) lacks the instructions (avxvnni: AVX-VNNI or AVX-512 VNNI, see kernels.c). best
+ * is chosen once from CPUID and cached; the environment variable
+ * HEARTH_ISA=ref|avx2|avxvnni|avx512 caps it (for benchmarks and bug hunts). */
 /* Does k multiply batches on weights of this type with its int8 GEMM? */
 bool tq_kernels_gemm_int8(const tq_kernels *k, int type);
 
 const tq_kernels *tq_kernels_ref(void);
 const tq_kernels *tq_kernels_avx2(void);
+const tq_kernels *tq_kernels_avxvnni(void);
 const tq_kernels *tq_kernels_avx512(void);
 const tq_kernels *tq_kernels_best(void);
 

@@ -191,7 +191,8 @@ TEST(gemm_block_sizes)
 
 TEST(gemm_every_set_vs_vec_dot_ref)
 {
-    const tq_kernels *sets[] = { tq_kernels_ref(), tq_kernels_avx2(), tq_kernels_avx512() };
+    const tq_kernels *sets[] = { tq_kernels_ref(), tq_kernels_avx2(), tq_kernels_avxvnni(),
+                                 tq_kernels_avx512() };
     /* rows, batch: tails of 4-row tiles, 16-row panels, 16-column groups and group pairs */
     static const int shapes[][2] = { { 1, 1 }, { 5, 7 }, { 19, 17 }, { 16, 33 }, { 7, 48 } };
     int ran_simd = 0;
@@ -206,7 +207,7 @@ TEST(gemm_every_set_vs_vec_dot_ref)
             REQUIRE(y_ref && y);
             REQUIRE(run_gemm(tq_kernels_ref(), &g, y_ref));
             check_outputs("ref", &g, y_ref);
-            for (size_t s = 1; s < 3; s++) {
+            for (size_t s = 1; s < 4; s++) {
                 if (!sets[s] || !tq_kernels_gemm_int8(sets[s], type))
                     continue;
                 ran_simd++;
@@ -263,7 +264,7 @@ static bool extreme_case(gemm_case *g, int type, int vt, int rows, int cols, int
  * quantizer's range) or 127 (odd), times 1/64: the expected outputs from the dequantized
  * weights, summed in double; then every set's int8 GEMM that takes the type, checked
  * against them. */
-static void extreme_check(gemm_case *g, const tq_kernels *const sets[3], int lo)
+static void extreme_check(gemm_case *g, const tq_kernels *const sets[4], int lo)
 {
     float *wf = mem_alloc((size_t)g->cols * sizeof(float));
     float *y = mem_alloc((size_t)g->rows * g->batch * sizeof(float));
@@ -279,7 +280,7 @@ static void extreme_check(gemm_case *g, const tq_kernels *const sets[3], int lo)
             g->scale[(size_t)b * g->rows + r] = abs_sum;
         }
     }
-    for (size_t s = 0; s < 3; s++) {
+    for (size_t s = 0; s < 4; s++) {
         if (!sets[s] || !tq_kernels_gemm_int8(sets[s], g->type))
             continue;
         REQUIRE(run_gemm(sets[s], g, y));
@@ -297,7 +298,8 @@ static void extreme_check(gemm_case *g, const tq_kernels *const sets[3], int lo)
 TEST(gemm_kquant_integer_extremes)
 {
     static const int types[] = { TQ_Q2_K, TQ_Q3_K, TQ_Q4_K, TQ_Q5_K, TQ_Q6_K };
-    const tq_kernels *sets[] = { tq_kernels_ref(), tq_kernels_avx2(), tq_kernels_avx512() };
+    const tq_kernels *sets[] = { tq_kernels_ref(), tq_kernels_avx2(), tq_kernels_avxvnni(),
+                                 tq_kernels_avx512() };
     const int rows = 5, cols = 2 * QK_K, batch = 18;
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         const int type = types[t];
@@ -357,7 +359,8 @@ TEST(gemm_kquant_integer_extremes)
 TEST(gemm_legacy_int16_extremes)
 {
     static const int types[] = { TQ_Q4_0, TQ_Q5_0, TQ_Q4_1, TQ_Q5_1, TQ_Q8_0 };
-    const tq_kernels *sets[] = { tq_kernels_ref(), tq_kernels_avx2(), tq_kernels_avx512() };
+    const tq_kernels *sets[] = { tq_kernels_ref(), tq_kernels_avx2(), tq_kernels_avxvnni(),
+                                 tq_kernels_avx512() };
     const int rows = 3, cols = 128, batch = 20;
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         const int type = types[t];

@@ -104,6 +104,11 @@ void tq_gemm_unpack_avx512(int type, const void *W, size_t w_row, int rows, int 
                            tq_gemm_panel *p);
 void tq_gemm_avx512(const tq_gemm_panel *p, const uint8_t *act, size_t group_stride, float *y,
                     int ldy, int rows, int cols, bool accumulate);
+/* gemm_vnni256.h's kernel in its two encodings: AVX-VNNI, and AVX-512 VNNI with VL. */
+void tq_gemm_avxvnni(const tq_gemm_panel *p, const uint8_t *act, size_t group_stride,
+                     float *y, int ldy, int rows, int cols, bool accumulate);
+void tq_gemm_vnni256_avx512(const tq_gemm_panel *p, const uint8_t *act, size_t group_stride,
+                            float *y, int ldy, int rows, int cols, bool accumulate);
 
 /* ---- Float weights (F32, F16, BF16) ------------------------------------------------------
  * Batches on float weights multiply float activations (for F16 weights rounded to F16

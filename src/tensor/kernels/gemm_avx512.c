@@ -349,4 +349,10 @@ void tq_gemmf_avx512(const float *panel, int kc, const float *x, size_t ldx, flo
         tilef(panel, kc, x + (size_t)c * ldx, ldx, y + (size_t)c * ldy, ldy, 1, m0, m1, accumulate);
 }
 
+/* The AVX-VNNI kernel's twin, its vpdpbusd in the AVX-512 VL encoding (gemm_vnni256.h): the
+ * copy the "avxvnni" kernel set runs on machines like this one. */
+#define VNNI_DPBUSD _mm256_dpbusd_epi32
+#define VNNI_NAME(x) x##_vnni256_avx512
+#include "tensor/kernels/gemm_vnni256.h"
+
 #endif /* AVX-512 F, BW, VL, DQ, VNNI */

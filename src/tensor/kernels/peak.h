@@ -30,6 +30,8 @@ uint64_t tq_peak_int8_avx512(uint64_t iters);
 uint64_t tq_peak_fp32_avx512(uint64_t iters);
 uint64_t tq_peak_int8_avx2(uint64_t iters);
 uint64_t tq_peak_fp32_avx2(uint64_t iters);
+uint64_t tq_peak_int8_avxvnni(uint64_t iters);         /* gemm_vnni256.h */
+uint64_t tq_peak_int8_vnni256_avx512(uint64_t iters);
 
 uint64_t tq_read_sum_ref(const void *buf, size_t bytes);
 uint64_t tq_read_sum_avx2(const void *buf, size_t bytes);
