@@ -22,6 +22,8 @@
 #include "base/mem.h"
 #include "generate/stopper.h"
 
+#define MAX_PARALLEL 256 /* slots one scheduler may have */
+
 enum job_state { JOB_QUEUED, JOB_PREFILL, JOB_GEN };
 
 struct bat_job {
@@ -93,6 +95,14 @@ bat_params bat_default_params(void)
 int bat_n_ctx(const bat_sched *s)
 {
     return s->n_ctx;
+}
+
+size_t bat_kv_bytes(const gen_model *m, bat_params p)
+{
+    if (p.n_parallel < 1 || p.n_parallel > MAX_PARALLEL)
+        return 0;
+    p.ctx.n_seq = p.n_parallel; /* as bat_new: one sequence per slot */
+    return llm_ctx_kv_bytes(m->llm, p.ctx);
 }
 
 /* ---- jobs --------------------------------------------------------------------------- */
@@ -530,9 +540,9 @@ static void free_buffers(bat_sched *s)
 hearth_status bat_new(bat_sched **out, const gen_model *m, bat_params p, hearth_error *err)
 {
     *out = NULL;
-    if (p.n_parallel < 1 || p.n_parallel > 256 || p.n_queue < 0)
-        return err_set(err, HEARTH_ERR_INVALID, "parallel requests: %d (allowed 1..256), "
-                       "queue: %d", p.n_parallel, p.n_queue);
+    if (p.n_parallel < 1 || p.n_parallel > MAX_PARALLEL || p.n_queue < 0)
+        return err_set(err, HEARTH_ERR_INVALID, "parallel requests: %d (allowed 1..%d), "
+                       "queue: %d", p.n_parallel, MAX_PARALLEL, p.n_queue);
     bat_sched *s = mem_calloc(1, sizeof *s);
     if (!s)
         return err_set(err, HEARTH_ERR_NOMEM, "out of memory");

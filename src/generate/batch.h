@@ -56,6 +56,10 @@ hearth_status bat_new(bat_sched **out, const gen_model *m, bat_params p, hearth_
 /* Cancel every queued and running job (each gets its on_done), stop the worker, free. */
 void bat_free(bat_sched *s);
 int bat_n_ctx(const bat_sched *s);
+/* Bytes of the KV cache bat_new would allocate for m with p (every slot's context
+ * together), known before making it, so a caller can keep to a memory budget. 0 for
+ * params bat_new refuses. */
+size_t bat_kv_bytes(const gen_model *m, bat_params p);
 
 /* Validate a request the way bat_submit will (empty prompt, prompt too long for a slot's
  * context, bad sampling or stop settings) without queuing it. */

@@ -415,27 +415,46 @@ static size_t max_scratch(const llm_model *m, int batch)
     return s;
 }
 
+/* Fill in p's defaults and check it for m, as llm_ctx_new and llm_ctx_kv_bytes both must. */
+static hearth_status resolve_params(const llm_hparams *hp, llm_ctx_params *p,
+                                    hearth_error *err)
+{
+    if (p->n_ctx <= 0)
+        p->n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    if (p->n_seq <= 0)
+        p->n_seq = 1;
+    if (p->n_batch <= 0)
+        p->n_batch = 512;
+    if (p->n_ctx > (1 << 22) || p->n_seq > 1024 || p->n_batch > 65536)
+        return err_set(err, HEARTH_ERR_RANGE, "context of %d positions x %d sequences "
+                       "(batch %d) is too large", p->n_ctx, p->n_seq, p->n_batch);
+    if (p->kv_type != TQ_F16 && p->kv_type != TQ_Q8_0)
+        return err_set(err, HEARTH_ERR_UNSUPPORTED, "KV cache type %s is not supported (F16 "
+                       "or Q8_0)", tq_type_name(p->kv_type));
+    if (hp->head_dim % tq_traits_of(p->kv_type)->blck)
+        return err_set(err, HEARTH_ERR_UNSUPPORTED, "a %s KV cache needs a head size that is a "
+                       "multiple of %d (this model's is %d)", tq_type_name(p->kv_type),
+                       tq_traits_of(p->kv_type)->blck, hp->head_dim);
+    return HEARTH_OK;
+}
+
+size_t llm_ctx_kv_bytes(const llm_model *m, llm_ctx_params p)
+{
+    if (resolve_params(&m->hp, &p, NULL))
+        return 0;
+    const llm_hparams *hp = &m->hp;
+    size_t row = tq_row_size(p.kv_type, (int64_t)hp->n_head_kv * hp->head_dim);
+    return 2 * row * (size_t)p.n_ctx * (size_t)hp->n_layer * (size_t)p.n_seq;
+}
+
 hearth_status llm_ctx_new(llm_ctx **out, const llm_model *m, llm_ctx_params p,
                           hearth_error *err)
 {
     *out = NULL;
     const llm_hparams *hp = &m->hp;
-    if (p.n_ctx <= 0)
-        p.n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
-    if (p.n_seq <= 0)
-        p.n_seq = 1;
-    if (p.n_batch <= 0)
-        p.n_batch = 512;
-    if (p.n_ctx > (1 << 22) || p.n_seq > 1024 || p.n_batch > 65536)
-        return err_set(err, HEARTH_ERR_RANGE, "context of %d positions x %d sequences "
-                       "(batch %d) is too large", p.n_ctx, p.n_seq, p.n_batch);
-    if (p.kv_type != TQ_F16 && p.kv_type != TQ_Q8_0)
-        return err_set(err, HEARTH_ERR_UNSUPPORTED, "KV cache type %s is not supported (F16 "
-                       "or Q8_0)", tq_type_name(p.kv_type));
-    if (hp->head_dim % tq_traits_of(p.kv_type)->blck)
-        return err_set(err, HEARTH_ERR_UNSUPPORTED, "a %s KV cache needs a head size that is a "
-                       "multiple of %d (this model's is %d)", tq_type_name(p.kv_type),
-                       tq_traits_of(p.kv_type)->blck, hp->head_dim);
+    hearth_status st = resolve_params(hp, &p, err);
+    if (st)
+        return st;
     llm_ctx *c = mem_calloc(1, sizeof *c);
     if (!c)
         return err_set(err, HEARTH_ERR_NOMEM, "out of memory creating a context");

@@ -69,6 +69,10 @@ hearth_status llm_ctx_new(llm_ctx **out, const llm_model *m, llm_ctx_params para
                           hearth_error *err);
 void llm_ctx_free(llm_ctx *c);
 int llm_ctx_n_ctx(const llm_ctx *c);
+/* Bytes of the KV cache (keys and values) llm_ctx_new allocates for m with params, its
+ * defaults filled in as it does, before allocating anything: what a memory budget must
+ * count. 0 for params llm_ctx_new refuses (it says why). */
+size_t llm_ctx_kv_bytes(const llm_model *m, llm_ctx_params params);
 
 /* One forward pass over n tokens. Token i goes to sequence seq[i] (NULL: all 0) at
  * position pos[i]; a sequence's positions must be consecutive with what its cache holds

@@ -5,6 +5,7 @@
 
 #include "base/mem.h"
 #include "generate/batch.h"
+#include "tensor/types.h"
 #include "test.h"
 
 #define BMODEL TESTDATA "/models/tiny-qwen2-bpe-q8_0.gguf"
@@ -273,5 +274,41 @@ TEST(batch_grammar_matches_gen_run)
     bat_free(s);
     grm_free(g);
     tok_ids_free(&ids);
+    gen_model_free(m);
+}
+
+/* The KV cache a scheduler will hold, against numbers worked out by hand from the fixtures'
+ * shapes (models/README.md), as a memory budget needs it before the scheduler is made. */
+TEST(batch_kv_bytes_by_hand)
+{
+    gen_model *m;
+    hearth_error err;
+    REQUIRE(gen_model_open(&m, BMODEL, llm_model_default_params(), &err) == HEARTH_OK);
+    CHECK_EQ(llm_model_hparams(m->llm)->head_dim, 8);
+    bat_params p = bat_default_params();
+    p.n_parallel = 4;
+    p.ctx.n_ctx = 64;
+    /* 2 (K and V) * 2 layers * 64 positions * 2 KV heads * 8 dims * 2 bytes, per slot */
+    CHECK_EQ(bat_kv_bytes(m, p), 2 * 2 * 64 * 2 * 8 * 2 * 4);
+    /* no n_ctx: the training context (256), as bat_new resolves it */
+    p.n_parallel = 1;
+    p.ctx.n_ctx = 0;
+    CHECK_EQ(bat_kv_bytes(m, p), 2 * 2 * 256 * 2 * 8 * 2);
+    bat_sched *s;
+    REQUIRE(bat_new(&s, m, p, &err) == HEARTH_OK);
+    CHECK_EQ(bat_n_ctx(s), 256);
+    bat_free(s);
+    /* what bat_new refuses counts nothing: no slots, a Q8_0 cache for a head size of 8 */
+    p.n_parallel = 0;
+    CHECK_EQ(bat_kv_bytes(m, p), 0);
+    p.n_parallel = 1;
+    p.ctx.kv_type = TQ_Q8_0;
+    CHECK_EQ(bat_kv_bytes(m, p), 0);
+    gen_model_free(m);
+    /* Q8_0 where the head size allows it: 64 values = 2 blocks of 34 bytes */
+    REQUIRE(gen_model_open(&m, TESTDATA "/models/small-llama-spm-q4_k_m.gguf",
+                           llm_model_default_params(), &err) == HEARTH_OK);
+    p.ctx.n_ctx = 256;
+    CHECK_EQ(bat_kv_bytes(m, p), 2 * 2 * 256 * 68);
     gen_model_free(m);
 }
