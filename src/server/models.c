@@ -6,12 +6,17 @@
  * file name without the extension; names are checked, never turned back into paths from
  * a request). A model loads on first use, under the table's lock (a second request for
  * it waits for the first load rather than loading twice). Each release sets when the
- * model may unload; a janitor thread unloads expired, unused models once a second. A
- * load that would take the loaded files past the memory budget first unloads idle models,
- * least recently expiring first, and is refused if that is not enough. Embedding and speech
- * models live in tables of their own (embeddings.c, audio.c, knowledge.c) but count against
- * the same budget: they pin their file sizes here while loaded (models_pin), so a chat
- * model's load makes room for them too.
+ * model may unload; a janitor thread unloads expired, unused models once a second.
+ *
+ * The memory budget (--max-memory) counts each loaded chat model's file and its KV cache,
+ * the one allocation that grows with the context: a client's num_ctx could otherwise take
+ * a budgeted server past the memory it was given. A load that would take the total past
+ * the budget first unloads idle models, least recently expiring first, and is refused if
+ * that is not enough; one that exceeds the budget on its own is refused without unloading
+ * anything. Embedding and speech models live in tables of their
+ * own (embeddings.c, audio.c, knowledge.c) but count against the same budget: they pin
+ * their file sizes here while loaded (models_pin), so a chat model's load makes room for
+ * them too.
  */
 #include "server/server_int.h"
 
@@ -249,23 +254,50 @@ static srv_model *find(srv_models *ms, const char *name)
     return NULL;
 }
 
-/* Make room for need bytes under the budget by unloading idle models (mu held). */
-static bool make_room(srv_models *ms, size_t need)
+static double mb(size_t bytes)
+{
+    return (double)bytes / (1 << 20);
+}
+
+/* The scheduler parameters for context n_ctx (0: the server's --ctx, or the model's
+ * default). */
+static bat_params sched_params(const srv_models *ms, int n_ctx)
+{
+    bat_params bp = ms->bp;
+    if (n_ctx > 0)
+        bp.ctx.n_ctx = n_ctx;
+    return bp;
+}
+
+/* Bytes the loaded model m holds against the budget: its file and its KV cache. */
+static size_t held_bytes(const srv_models *ms, const srv_model *m)
+{
+    if (!m->sched)
+        return m->file_size;
+    return m->file_size + bat_kv_bytes(m->gm, sched_params(ms, bat_n_ctx(m->sched)));
+}
+
+/* Make room under the budget for need bytes, what keep (NULL: a model of another table)
+ * will hold, by unloading idle models other than keep (mu held). False, unloading nothing,
+ * when need alone is past the budget. */
+static bool make_room(srv_models *ms, size_t need, const srv_model *keep)
 {
     if (ms->budget == 0)
         return true;
+    if (need > ms->budget)
+        return false;
     for (;;) {
         size_t used = ms->pinned;
         srv_model *victim = NULL;
         for (int i = 0; i < ms->n; i++) {
             srv_model *m = &ms->m[i];
-            if (!m->gm)
+            if (!m->gm || m == keep)
                 continue;
-            used += m->file_size;
+            used += held_bytes(ms, m);
             if (m->users == 0 && (!victim || m->expires < victim->expires))
                 victim = m;
         }
-        if (used + need <= ms->budget)
+        if (used <= ms->budget - need)
             return true;
         if (!victim)
             return false;
@@ -278,25 +310,36 @@ static bool make_room(srv_models *ms, size_t need)
 static hearth_status renew_sched(const srv_models *ms, srv_model *m, int n_ctx,
                                  hearth_error *err)
 {
-    bat_params bp = ms->bp;
-    if (n_ctx > 0)
-        bp.ctx.n_ctx = n_ctx;
     bat_free(m->sched);
     m->sched = NULL;
-    return bat_new(&m->sched, m->gm, bp, err);
+    return bat_new(&m->sched, m->gm, sched_params(ms, n_ctx), err);
 }
 
-/* Load model m (mu held). */
+/* Load model m (mu held). It is opened before room is made for it: the size of its KV
+ * cache follows from its shape. Opening maps the file, which takes memory only as the
+ * weights are read, so the budget is kept before anything large is allocated. */
 static hearth_status load(srv_models *ms, srv_model *m, int *http_status, hearth_error *err)
 {
-    if (!make_room(ms, m->file_size)) {
+    gen_model *gm = NULL;
+    hearth_status st = gen_model_open(&gm, m->path, llm_model_default_params(), err);
+    if (st) {
+        *http_status = st == HEARTH_ERR_UNSUPPORTED ? 400 : 500;
+        return st;
+    }
+    const size_t kv = bat_kv_bytes(gm, sched_params(ms, 0)), need = m->file_size + kv;
+    if (!make_room(ms, need, m)) {
+        gen_model_free(gm);
         *http_status = 503;
+        if (need > ms->budget)
+            return err_set(err, HEARTH_ERR_RANGE, "model '%s' (%.1f MB: file %.1f MB + KV "
+                           "cache %.1f MB) is larger than the memory budget (--max-memory "
+                           "%zu); a smaller --ctx or --parallel makes its KV cache smaller",
+                           m->name, mb(need), mb(m->file_size), mb(kv), ms->budget >> 20);
         return err_set(err, HEARTH_ERR_RANGE, "model '%s' does not fit the memory budget "
                        "while other models are busy", m->name);
     }
-    hearth_status st = gen_model_open(&m->gm, m->path, llm_model_default_params(), err);
-    if (!st)
-        st = renew_sched(ms, m, 0, err);
+    m->gm = gm;
+    st = renew_sched(ms, m, 0, err);
     if (st) {
         *http_status = st == HEARTH_ERR_UNSUPPORTED ? 400 : 500;
         gen_model_free(m->gm);
@@ -383,7 +426,7 @@ hearth_status models_pin(srv_models *ms, const char *path, size_t *bytes, int *h
         *http_status = 503;
         st = err_set(err, HEARTH_ERR_RANGE, "'%s' (%zu MB) is larger than the memory budget "
                      "(--max-memory %zu)", file, *bytes >> 20, ms->budget >> 20);
-    } else if (!make_room(ms, *bytes)) {
+    } else if (!make_room(ms, *bytes, NULL)) {
         *http_status = 503;
         st = err_set(err, HEARTH_ERR_RANGE, "'%s' does not fit the memory budget while other "
                      "models are busy", file);

@@ -36,8 +36,9 @@ typedef struct srv_config {
     const char *models_dir;        /* ... or every .gguf here */
     const char *embed_file;        /* --embed: the default embedding model (bert GGUF) */
     const char *whisper_file;      /* --whisper: the default speech model (whisper.cpp) */
-    size_t mem_budget;             /* bytes of loaded model files (chat, embedding and
-                                      speech models together); 0: no limit */
+    size_t mem_budget;             /* bytes of loaded models: chat models' files and KV
+                                      caches, embedding and speech models' files; 0: no
+                                      limit */
     double keep_alive_s;           /* default idle time before unloading; < 0: forever */
     int max_ctx;                   /* most context a request (num_ctx) may grow a model to;
                                       0: the model's training context */

@@ -684,6 +684,34 @@ TEST(server_ollama_num_ctx_grows_the_context)
     srv_stop(s);
 }
 
+/* A server for SMODEL with one slot of n_ctx tokens and a memory budget; NULL if it fails. */
+static srv *start_budget(int n_ctx, size_t budget)
+{
+    srv_config c = srv_default_config();
+    c.port = 0;
+    c.model_file = SMODEL;
+    c.mem_budget = budget;
+    c.batch.n_parallel = 1;
+    c.batch.ctx.n_ctx = n_ctx;
+    c.batch.ctx.n_threads = 1;
+    srv *s;
+    hearth_error err;
+    if (srv_start(&s, &c, &err) != HEARTH_OK) {
+        test_fail(__FILE__, __LINE__, "%s", err.msg);
+        return NULL;
+    }
+    return s;
+}
+
+/* SMODEL's file, and its KV cache for one slot of n tokens, worked out by hand from its
+ * shape (models/README.md): K and V * 2 layers * 2 KV heads * 8 dims * 2 bytes (F16). */
+static size_t smodel_bytes(void)
+{
+    struct stat sb;
+    return stat(SMODEL, &sb) == 0 ? (size_t)sb.st_size : 0;
+}
+#define SMODEL_KV(n) ((size_t)(n) * 2 * 2 * 2 * 8 * 2)
+
 TEST(server_busy_and_disconnect)
 {
     srv *s = start(1, 0, 2048, NULL); /* one slot, no queue */
@@ -827,6 +855,38 @@ TEST(server_models_dir_and_memory_budget)
     CHECK_EQ(http(port, "/api/ps", NULL, NULL, r), 200);
     CHECK_CONTAINS(r->body, "\"beta\"");
     CHECK(!strstr(r->body, "\"alpha\""));
+    mem_free(r);
+    srv_stop(s);
+}
+
+/* --max-memory counts a model's KV cache with its file: a budget with room for the file
+ * but not for both refuses the model, saying how large it is. */
+TEST(server_memory_budget_counts_the_kv_cache)
+{
+    const size_t file = smodel_bytes();
+    REQUIRE(file > 0);
+    srv *s = start_budget(64, file + SMODEL_KV(64) - 1);
+    REQUIRE(s);
+    resp *r = mem_calloc(1, sizeof *r);
+    CHECK_EQ(http(srv_port(s), "/v1/completions", "{\"prompt\":\"Hi\",\"max_tokens\":1}",
+                  NULL, r), 503);
+    CHECK_CONTAINS(r->body, "model '" SMODEL_NAME "'");
+    CHECK_CONTAINS(r->body, "KV cache");
+    char budget[64];
+    snprintf(budget, sizeof budget, "larger than the memory budget (--max-memory %zu)",
+             (file + SMODEL_KV(64) - 1) >> 20);
+    CHECK_CONTAINS(r->body, budget);
+    CHECK(!strstr(r->body, "testdata")); /* no server path in the answer */
+    CHECK_EQ(ps_context(srv_port(s)), 0);
+    mem_free(r);
+    srv_stop(s);
+
+    /* one byte more and it loads */
+    REQUIRE((s = start_budget(64, file + SMODEL_KV(64))));
+    r = mem_calloc(1, sizeof *r);
+    CHECK_EQ(http(srv_port(s), "/v1/completions", "{\"prompt\":\"Hi\",\"max_tokens\":1}",
+                  NULL, r), 200);
+    CHECK_EQ(ps_context(srv_port(s)), 64);
     mem_free(r);
     srv_stop(s);
 }
