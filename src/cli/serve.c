@@ -43,7 +43,7 @@ static const char usage[] =
     "  --kv-cache f16|q8_0   KV cache type (default f16)\n"
     "  --max-memory MB       most MB of models loaded at once: chat models' files and KV\n"
     "                        caches, embedding and speech models' files (default: no\n"
-    "                        limit)\n"
+    "                        limit); a num_ctx that would exceed it is refused\n"
     "  --keep-alive SECONDS  unload a model this long after its last request (default 300;\n"
     "                        negative: never)\n"
     "  --max-body BYTES      largest request body (default 8 MiB)\n"

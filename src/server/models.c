@@ -10,10 +10,10 @@
  *
  * The memory budget (--max-memory) counts each loaded chat model's file and its KV cache,
  * the one allocation that grows with the context: a client's num_ctx could otherwise take
- * a budgeted server past the memory it was given. A load that would take the total past
- * the budget first unloads idle models, least recently expiring first, and is refused if
- * that is not enough; one that exceeds the budget on its own is refused without unloading
- * anything. Embedding and speech models live in tables of their
+ * a budgeted server past the memory it was given. A load, or a context growth, that would
+ * take the total past the budget first unloads idle models, least recently expiring
+ * first, and is refused if that is not enough; one that exceeds the budget on its own is
+ * refused without unloading anything. Embedding and speech models live in tables of their
  * own (embeddings.c, audio.c, knowledge.c) but count against the same budget: they pin
  * their file sizes here while loaded (models_pin), so a chat model's load makes room for
  * them too.
@@ -358,16 +358,30 @@ static int ctx_to_grow(const srv_models *ms, const srv_model *m, int want)
     return want > bat_n_ctx(m->sched) ? want : 0;
 }
 
-/* Grow m's context to m->grow_to (mu held, nobody using m). If the new KV cache cannot be
- * had, m keeps the context it had (or unloads, if even that is gone now). */
-static hearth_status grow(srv_models *ms, srv_model *m, hearth_error *err)
+/* Grow m's context to m->grow_to (mu held, nobody using m), unloading idle models first
+ * when the budget needs it. If the larger KV cache does not fit the budget, m keeps the
+ * context it had; if it cannot be allocated, m makes its old one again (or unloads, if
+ * even that is gone now). */
+static hearth_status grow(srv_models *ms, srv_model *m, int *http_status, hearth_error *err)
 {
     const int had = bat_n_ctx(m->sched), want = m->grow_to;
     m->grow_to = 0;
+    const size_t need = m->file_size + bat_kv_bytes(m->gm, sched_params(ms, want));
+    if (!make_room(ms, need, m)) {
+        *http_status = 503;
+        return err_set(err, HEARTH_ERR_RANGE, "a context of %d tokens for model '%s' needs "
+                       "%.1f MB with its file, which does not fit --max-memory %zu%s; the model "
+                       "keeps its context of %d: ask for a smaller num_ctx, or start the server "
+                       "with a larger --max-memory", want, m->name, mb(need), ms->budget >> 20,
+                       need > ms->budget ? "" : " while other models are busy", had);
+    }
     hearth_status st = renew_sched(ms, m, want, err);
-    hearth_error again = { 0 };
-    if (st && renew_sched(ms, m, had, &again))
-        unload(m);
+    if (st) {
+        *http_status = st == HEARTH_ERR_NOMEM ? 503 : 400;
+        hearth_error again = { 0 };
+        if (renew_sched(ms, m, had, &again))
+            unload(m);
+    }
     return st;
 }
 
@@ -395,10 +409,14 @@ hearth_status models_acquire(srv_models *ms, const char *name, int n_ctx, srv_mo
             pthread_cond_wait(&ms->cv, &ms->mu);
         } else if (m->grow_to) {
             /* whoever finds the model free grows it; a failure is only this request's
-               own when it needed the growth (the others who did will try again) */
+               own when it needed the context that failed (the others who needed growth
+               try again with their own, which may be smaller and fit) */
+            const int want = m->grow_to;
             hearth_error gerr = { 0 };
-            if (grow(ms, m, &gerr) && n_ctx > 0 && m->gm && ctx_to_grow(ms, m, n_ctx)) {
-                *http_status = gerr.status == HEARTH_ERR_NOMEM ? 503 : 400;
+            int gstatus = 500;
+            if (grow(ms, m, &gstatus, &gerr) && n_ctx > 0 && m->gm &&
+                ctx_to_grow(ms, m, n_ctx) >= want) {
+                *http_status = gstatus;
                 *err = gerr;
                 st = gerr.status;
             }

@@ -712,6 +712,67 @@ static size_t smodel_bytes(void)
 }
 #define SMODEL_KV(n) ((size_t)(n) * 2 * 2 * 2 * 8 * 2)
 
+/* --max-memory counts the KV cache a num_ctx would grow: a context past the budget is
+ * refused, naming it, and the model keeps serving at the context it had. */
+TEST(server_ollama_num_ctx_past_the_memory_budget)
+{
+    const size_t file = smodel_bytes();
+    REQUIRE(file > 0);
+    srv *s = start_budget(64, file + SMODEL_KV(128)); /* room for a context of 128 */
+    REQUIRE(s);
+    int port = srv_port(s);
+    resp *r = mem_calloc(1, sizeof *r);
+    static const char short_body[] = "{\"prompt\":\"Hi\",\"stream\":false,\"options\":"
+                                     "{\"num_predict\":2}}";
+    CHECK_EQ(http(port, "/api/generate", short_body, NULL, r), 200);
+    CHECK_EQ(ps_context(port), 64);
+    char body[4096];
+    long_prompt(body, sizeof body, 100, "\"num_predict\":2,\"num_ctx\":256");
+    memset(r, 0, sizeof *r);
+    CHECK_EQ(http(port, "/api/generate", body, NULL, r), 503);
+    CHECK_CONTAINS(r->body, "context of 256 tokens");
+    CHECK_CONTAINS(r->body, "does not fit --max-memory");
+    CHECK_CONTAINS(r->body, "smaller num_ctx");
+    CHECK_EQ(ps_context(port), 64);
+
+    /* the model still answers at the context it kept ... */
+    memset(r, 0, sizeof *r);
+    CHECK_EQ(http(port, "/api/generate", short_body, NULL, r), 200);
+    CHECK_CONTAINS(r->body, "\"eval_count\":2");
+    CHECK_EQ(ps_context(port), 64);
+
+    /* ... and grows as far as the budget allows: of two requests waiting for a running one,
+       the one asking too much gets the 503 and the other its smaller context, whichever
+       of them tries to grow the model first */
+    oll_client *c = mem_calloc(3, sizeof *c);
+    snprintf(c[0].body, sizeof c[0].body, "{\"raw\":true,\"stream\":false,\"prompt\":"
+             "\"Once\",\"options\":{\"temperature\":0,\"num_predict\":40}}");
+    long_prompt(c[1].body, sizeof c[1].body, 60, "\"num_predict\":2,\"num_ctx\":256");
+    long_prompt(c[2].body, sizeof c[2].body, 60, "\"num_predict\":2,\"num_ctx\":128");
+    pthread_t th[3];
+    c[0].port = port;
+    pthread_create(&th[0], NULL, oll_thread, &c[0]);
+    bat_load load = { 0, 0 };
+    for (int k = 0; k < 4000 && load.active == 0; k++) {
+        models_each(s->models, load_of, &load);
+        nanosleep(&(struct timespec){ 0, 500000L }, NULL);
+    }
+    for (int i = 1; i < 3; i++) {
+        c[i].port = port;
+        pthread_create(&th[i], NULL, oll_thread, &c[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    CHECK_EQ(c[0].r.status, 200);
+    CHECK_EQ(c[1].r.status, 503);
+    CHECK_CONTAINS(c[1].r.body, "context of 256 tokens");
+    CHECK_EQ(c[2].r.status, 200);
+    CHECK_EQ(ps_context(port), 128);
+    mem_free(c);
+    mem_free(r);
+    srv_stop(s);
+}
+
 TEST(server_busy_and_disconnect)
 {
     srv *s = start(1, 0, 2048, NULL); /* one slot, no queue */
@@ -887,6 +948,50 @@ TEST(server_memory_budget_counts_the_kv_cache)
     CHECK_EQ(http(srv_port(s), "/v1/completions", "{\"prompt\":\"Hi\",\"max_tokens\":1}",
                   NULL, r), 200);
     CHECK_EQ(ps_context(srv_port(s)), 64);
+    mem_free(r);
+    srv_stop(s);
+}
+
+/* A num_ctx whose KV cache fits the budget only without the other, idle, model unloads it.
+ * KV caches by hand (models/README.md; 4 slots of 128 tokens, F16): alpha (qwen2) holds
+ * 2 (K and V) * 2 layers * 2 KV heads * 8 dims * 2 bytes = 128 bytes a token, beta (llama)
+ * 2 * 2 * 2 * 16 * 2 = 256. */
+TEST(server_num_ctx_growth_unloads_idle_models)
+{
+    char dir[512], a[600], b[600];
+    snprintf(dir, sizeof dir, "%s/srv-grow", test_tmpdir());
+    snprintf(a, sizeof a, "%s/alpha.gguf", dir);
+    snprintf(b, sizeof b, "%s/beta.gguf", dir);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && ln -sf \"$PWD/%s\" %s && ln -sf \"$PWD/%s\" %s",
+             dir, SMODEL, a, TESTDATA "/models/tiny-llama-spm-q8_0.gguf", b);
+    REQUIRE(test_run(cmd, NULL, 0) == 0);
+    struct stat sa, sb;
+    REQUIRE(stat(a, &sa) == 0 && stat(b, &sb) == 0);
+    const size_t kv_a = 128 * 128 * 4, kv_b = 256 * 128 * 4;
+    /* room for both at 128 tokens, with less to spare than beta needs to double its cache */
+    srv *s = start_models_dir(dir, (size_t)sa.st_size + (size_t)sb.st_size + kv_a + kv_b +
+                                   kv_b / 2);
+    REQUIRE(s);
+    int port = srv_port(s);
+    resp *r = mem_calloc(1, sizeof *r);
+    CHECK_EQ(http(port, "/api/generate", "{\"model\":\"alpha\",\"prompt\":\"Hi\","
+                  "\"stream\":false,\"options\":{\"num_predict\":1}}", NULL, r), 200);
+    memset(r, 0, sizeof *r);
+    CHECK_EQ(http(port, "/api/generate", "{\"model\":\"beta\",\"prompt\":\"Hi\","
+                  "\"stream\":false,\"options\":{\"num_predict\":1}}", NULL, r), 200);
+    memset(r, 0, sizeof *r);
+    CHECK_EQ(http(port, "/api/ps", NULL, NULL, r), 200);
+    CHECK_CONTAINS(r->body, "\"alpha\"");
+    CHECK_CONTAINS(r->body, "\"beta\"");
+    memset(r, 0, sizeof *r);
+    CHECK_EQ(http(port, "/api/generate", "{\"model\":\"beta\",\"prompt\":\"Hi\","
+                  "\"stream\":false,\"options\":{\"num_predict\":1,\"num_ctx\":256}}",
+                  NULL, r), 200);
+    CHECK_EQ(ps_context(port), 256);
+    memset(r, 0, sizeof *r);
+    CHECK_EQ(http(port, "/api/ps", NULL, NULL, r), 200);
+    CHECK(!strstr(r->body, "\"alpha\""));
     mem_free(r);
     srv_stop(s);
 }
