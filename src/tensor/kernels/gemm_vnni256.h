@@ -11,10 +11,12 @@
  *
  * Same panels, packed activations and arithmetic as the AVX-512 kernel (sums start from
  * corr, K-quant super-blocks summed in integers with one vpmulld per block, the float steps
- * in tq_gemm_ref's order: bit-identical to it), with the AVX2 kernel's tile for 16
- * registers: R panel rows x one group of 16 columns (two registers of 8), the int32 sums in
- * registers, the float accumulators in L1. R = 4 for the plain types (8 sums, 2 activation
- * registers, a broadcast); 2 for Q4_K and Q5_K, whose super-block sums take as many again.
+ * in tq_gemm_ref's order: bit-identical to it), with a tile for 16 registers: 4 panel rows
+ * x one group of 16 columns (two registers of 8), a block's int32 sums in 8 registers, 2 for
+ * the activations, one for a broadcast; the float accumulators, and the K-quants' super-
+ * block sums, in L1. With those sums in registers too, only 2 rows fit, and two loads per
+ * two vpdpbusd held Q4_K and Q5_K to 1.14-1.22x the AVX2 kernel and Q6_K below it, where
+ * 4 rows give 1.19-1.27x and 1.12x (pp512 on Zen 4, alternating runs).
  */
 #ifndef HEARTH_TENSOR_KERNELS_GEMM_VNNI256_H
 #define HEARTH_TENSOR_KERNELS_GEMM_VNNI256_H
@@ -35,22 +37,22 @@ VNNI_INLINE __m256i vnni_bcast(const int8_t *p)
     return _mm256_set1_epi32(v);
 }
 
-/* s[r][h] = corr + the products of block b of panel rows r0 .. r0+R-1 with the 8 columns h
+/* s[r][h] = corr + the products of block b of panel rows r0 .. r0+3 with the 8 columns h
  * of record ra. */
 VNNI_INLINE void vnni_block(const tq_gemm_panel *p, int r0, int b, const uint8_t *ra,
-                            const int bs, const int R, __m256i s[4][2])
+                            const int bs, __m256i s[4][2])
 {
     const int nblk = p->nblk, ld = nblk * bs;
     const int8_t *qb = p->q + (size_t)r0 * ld + (size_t)b * bs;
     #pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
+    for (int r = 0; r < 4; r++)
         s[r][0] = s[r][1] = _mm256_set1_epi32(p->corr[(size_t)(r0 + r) * nblk + b]);
     #pragma GCC unroll 8
     for (int g = 0; g < bs / 4; g++) {
         const __m256i a0 = _mm256_loadu_si256((const __m256i *)(ra + 64 * g));
         const __m256i a1 = _mm256_loadu_si256((const __m256i *)(ra + 64 * g + 32));
         #pragma GCC unroll 4
-        for (int r = 0; r < R; r++) {
+        for (int r = 0; r < 4; r++) {
             const __m256i w = vnni_bcast(qb + (size_t)r * ld + 4 * g);
             s[r][0] = VNNI_DPBUSD(s[r][0], a0, w);
             s[r][1] = VNNI_DPBUSD(s[r][1], a1, w);
@@ -67,7 +69,7 @@ VNNI_INLINE void vnni_tile(const tq_gemm_panel *p, int r0, const uint8_t *a, con
     for (int b = 0; b < nblk; b++) {
         const uint8_t *ra = a + (size_t)b * rec;
         __m256i s[4][2];
-        vnni_block(p, r0, b, ra, bs, 4, s);
+        vnni_block(p, r0, b, ra, bs, s);
         const float *da = (const float *)(ra + TQ_GEMM_COLS * bs);
         for (int h = 0; h < 2; h++) {
             const __m256 dav = _mm256_loadu_ps(da + 8 * h);
@@ -84,31 +86,34 @@ VNNI_INLINE void vnni_tile(const tq_gemm_panel *p, int r0, const uint8_t *a, con
     }
 }
 
-/* The same for K-quant panels, rows r0 and r0 + 1: T = sum(sc * isum) per super-block,
- * M = sum(mn * A) from the int16 pairs, then the float steps (gemm.h). */
+/* The same for K-quant panels: T = sum(sc * isum) per super-block, M = sum(mn * A) from
+ * the int16 pairs, then the float steps (gemm.h). */
 VNNI_INLINE void vnni_tile_k(const tq_gemm_panel *p, int r0, const uint8_t *a, const int bs,
                              const bool has_min, float acc[4][16])
 {
     const int nblk = p->nblk, sub = QK_K / bs;
     const size_t rec = tq_gemm_record_size(bs), o = (size_t)r0 * nblk;
     for (int b0 = 0; b0 < nblk; b0 += sub) {
-        __m256i T[2][2] = { { _mm256_setzero_si256(), _mm256_setzero_si256() },
-                            { _mm256_setzero_si256(), _mm256_setzero_si256() } };
+        int32_t T[4][16] = { { 0 } }; /* in L1: the registers hold the block's sums */
         for (int b = b0; b < b0 + sub; b++) {
             __m256i s[4][2];
-            vnni_block(p, r0, b, a + (size_t)b * rec, bs, 2, s);
-            for (int r = 0; r < 2; r++) {
+            vnni_block(p, r0, b, a + (size_t)b * rec, bs, s);
+            for (int r = 0; r < 4; r++) {
                 const __m256i sc = _mm256_set1_epi32(p->sc[o + r * nblk + b]);
-                for (int h = 0; h < 2; h++)
-                    T[r][h] = _mm256_add_epi32(T[r][h], _mm256_mullo_epi32(s[r][h], sc));
+                for (int h = 0; h < 2; h++) {
+                    __m256i *t = (__m256i *)(T[r] + 8 * h);
+                    _mm256_storeu_si256(t, _mm256_add_epi32(_mm256_loadu_si256(t),
+                                                            _mm256_mullo_epi32(s[r][h], sc)));
+                }
             }
         }
         const uint8_t *rb = a + (size_t)b0 * rec;
         for (int h = 0; h < 2; h++) {
             const __m256 dav = _mm256_loadu_ps((const float *)(rb + TQ_GEMM_COLS * bs) + 8 * h);
-            for (int r = 0; r < 2; r++) {
+            for (int r = 0; r < 4; r++) {
                 const size_t ob = o + r * nblk + b0;
-                __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(T[r][h]), _mm256_set1_ps(p->d[ob]));
+                const __m256i Tv = _mm256_loadu_si256((const __m256i *)(T[r] + 8 * h));
+                __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(Tv), _mm256_set1_ps(p->d[ob]));
                 if (has_min) {
                     __m256i M = _mm256_setzero_si256();
                     for (int j = 0; j < sub; j += 2) {
@@ -130,18 +135,18 @@ VNNI_INLINE void vnni_gemm(const tq_gemm_panel *p, const uint8_t *act, size_t gr
                            float *y, int ldy, int rows, int cols, bool accumulate, const int bs,
                            const bool has_min, const bool kquant)
 {
-    const int ngroups = (cols + TQ_GEMM_COLS - 1) / TQ_GEMM_COLS, R = kquant ? 2 : 4;
+    const int ngroups = (cols + TQ_GEMM_COLS - 1) / TQ_GEMM_COLS;
     for (int G = 0; G < ngroups; G++) {
         const uint8_t *a = act + (size_t)G * group_stride;
         /* t[c][r]: the tile turned around, so each output row is written as one run */
         float t[TQ_GEMM_COLS][TQ_GEMM_ROWS];
-        for (int r0 = 0; r0 < rows; r0 += R) {
+        for (int r0 = 0; r0 < rows; r0 += 4) {
             float acc[4][16] = { { 0 } };
             if (kquant)
                 vnni_tile_k(p, r0, a, bs, has_min, acc);
             else
                 vnni_tile(p, r0, a, bs, has_min, acc);
-            for (int r = 0; r < R; r++)
+            for (int r = 0; r < 4; r++)
                 for (int c = 0; c < TQ_GEMM_COLS; c++)
                     t[c][r0 + r] = acc[r][c];
         }
@@ -174,15 +179,16 @@ VNNI_INLINE void vnni_gemm(const tq_gemm_panel *p, const uint8_t *act, size_t gr
 VNNI_VARIANT(vnni_plain, 32, false, false)
 VNNI_VARIANT(vnni_min, 32, true, false)
 VNNI_VARIANT(vnni_q45k, 32, true, true)
+VNNI_VARIANT(vnni_q6k, 16, false, true)
+VNNI_VARIANT(vnni_q2k, 16, true, true)
 
-/* Q2_K, Q3_K and Q6_K (16-value blocks) stay on the AVX2 kernel: a vpmulld per 4 vpdpbusd
- * cost more than its int16 sums scaled by vpmaddwd (Zen 4, one thread, weights in cache:
- * Q6_K 73 against 78-83 G multiply-adds/s, Q2_K 47 against 55). */
 void VNNI_NAME(tq_gemm)(const tq_gemm_panel *p, const uint8_t *act, size_t group_stride,
                         float *y, int ldy, int rows, int cols, bool accumulate)
 {
-    if (p->sub && p->bs == 16)
-        tq_gemm_avx2(p, act, group_stride, y, ldy, rows, cols, accumulate);
+    if (p->sub && p->bs == 16 && p->has_min)
+        VNNI_NAME(vnni_q2k)(p, act, group_stride, y, ldy, rows, cols, accumulate);
+    else if (p->sub && p->bs == 16)
+        VNNI_NAME(vnni_q6k)(p, act, group_stride, y, ldy, rows, cols, accumulate);
     else if (p->sub)
         VNNI_NAME(vnni_q45k)(p, act, group_stride, y, ldy, rows, cols, accumulate);
     else if (p->has_min)
