@@ -339,6 +339,9 @@ static hearth_status load(srv_models *ms, srv_model *m, int *http_status, hearth
                        "while other models are busy", m->name);
     }
     m->gm = gm;
+    /* unload after the keep-alive, as if released now: a request that loads the model and
+       is then refused (a num_ctx past the budget) releases nothing */
+    m->expires = ms->keep_alive_s < 0 ? -1 : models_now() + ms->keep_alive_s;
     st = renew_sched(ms, m, 0, err);
     if (st) {
         *http_status = st == HEARTH_ERR_UNSUPPORTED ? 400 : 500;

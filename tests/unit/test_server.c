@@ -769,6 +769,18 @@ TEST(server_ollama_num_ctx_past_the_memory_budget)
     CHECK_EQ(c[2].r.status, 200);
     CHECK_EQ(ps_context(port), 128);
     mem_free(c);
+    srv_stop(s);
+
+    /* a request that loads the model and is then refused its context leaves the model
+       loaded for the keep-alive, as any request does (it was unloaded within the janitor's
+       second, to be loaded again by the next request) */
+    s = start_budget(64, file + SMODEL_KV(128));
+    REQUIRE(s);
+    port = srv_port(s);
+    memset(r, 0, sizeof *r);
+    CHECK_EQ(http(port, "/api/generate", body, NULL, r), 503);
+    nanosleep(&(struct timespec){ 1, 300000000L }, NULL);
+    CHECK_EQ(ps_context(port), 64);
     mem_free(r);
     srv_stop(s);
 }
