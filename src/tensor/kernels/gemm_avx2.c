@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "tensor/kernels/gemm_unpack_x86.h"
+#include "tensor/kernels/gemm_x86.h"
 #include "tensor/kernels/kquant.h"
 #include "tensor/types.h"
 
@@ -154,12 +155,6 @@ void tq_gemmf_avx2(const float *panel, int kc, const float *x, size_t ldx, float
  * stay in registers for a block (a super-block for the K-quants), the float accumulators in
  * L1 for the whole row of blocks. */
 
-INLINE __m256i bcast_q(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
 
 /* s[r][h] += w[r] * the products of dwords g .. g + n - 1 of panel rows qb, qb + ld with the
  * 8 columns h of record ra (w: 1, or a K-quant's block scale), summed in int16 first. */
@@ -175,7 +170,7 @@ INLINE void steps(const int8_t *qb, int ld, const uint8_t *ra, int g, const int 
             for (int i = 0; i < n; i++)
                 p = _mm256_add_epi16(p, _mm256_maddubs_epi16(
                         _mm256_loadu_si256((const __m256i *)(ra + 64 * (g + i) + 32 * h)),
-                        bcast_q(qb + (size_t)r * ld + 4 * (g + i))));
+                        gx_bcast_q(qb + (size_t)r * ld + 4 * (g + i))));
             s[r][h] = _mm256_add_epi32(s[r][h], _mm256_madd_epi16(p, w[r]));
         }
 }
@@ -194,7 +189,7 @@ INLINE void steps_q8(const int8_t *qb, int ld, const uint8_t *ra, int g, __m256i
         a[h] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(ra + 64 * g + 32 * h)), off);
     #pragma GCC unroll 2
     for (int r = 0; r < 2; r++) {
-        const __m256i w = bcast_q(qb + (size_t)r * ld + 4 * g), aw = _mm256_abs_epi8(w);
+        const __m256i w = gx_bcast_q(qb + (size_t)r * ld + 4 * g), aw = _mm256_abs_epi8(w);
         #pragma GCC unroll 2
         for (int h = 0; h < 2; h++)
             s[r][h] = _mm256_add_epi32(s[r][h], _mm256_madd_epi16(
@@ -267,18 +262,7 @@ INLINE void tile_i8_k(const tq_gemm_panel *p, int r0, const uint8_t *a, const in
         for (int h = 0; h < 2; h++) {
             const __m256 dav = _mm256_loadu_ps((const float *)(rb + TQ_GEMM_COLS * bs) + 8 * h);
             for (int r = 0; r < 2; r++) {
-                const size_t ob = o + r * nblk + b0;
-                __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(T[r][h]), _mm256_set1_ps(p->d[ob]));
-                if (has_min) {
-                    __m256i M = _mm256_setzero_si256();
-                    for (int j = 0; j < sub; j += 2) {
-                        const uint8_t *sa = rb + (size_t)j * rec + TQ_GEMM_COLS * (bs + 4) + 32 * h;
-                        M = _mm256_add_epi32(M, _mm256_madd_epi16(
-                                                    _mm256_loadu_si256((const __m256i *)sa),
-                                                    _mm256_set1_epi32(p->mn[ob + j])));
-                    }
-                    f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(M), _mm256_set1_ps(p->m[ob]), f);
-                }
+                const __m256 f = gx_kquant_f(p, o + r * nblk + b0, rb, bs, h, T[r][h], has_min);
                 _mm256_storeu_ps(acc[r][h], _mm256_fmadd_ps(f, dav, _mm256_loadu_ps(acc[r][h])));
             }
         }
@@ -317,22 +301,7 @@ INLINE void gemm_i8(const tq_gemm_panel *p, const uint8_t *act, size_t group_str
                 for (int c = 0; c < TQ_GEMM_COLS; c++)
                     t[c][r0 + r] = acc[r][c / 8][c % 8];
         }
-        /* plain stores: vmaskmovps stores are microcoded and slow on AMD cores */
-        for (int c = 0; c < TQ_GEMM_COLS && G * TQ_GEMM_COLS + c < cols; c++) {
-            float *out = y + (size_t)(G * TQ_GEMM_COLS + c) * ldy;
-            if (rows < TQ_GEMM_ROWS) {
-                for (int r = 0; r < rows; r++)
-                    out[r] = accumulate ? out[r] + t[c][r] : t[c][r];
-                continue;
-            }
-            __m256 v0 = _mm256_loadu_ps(t[c]), v1 = _mm256_loadu_ps(t[c] + 8);
-            if (accumulate) {
-                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(out));
-                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(out + 8));
-            }
-            _mm256_storeu_ps(out, v0);
-            _mm256_storeu_ps(out + 8, v1);
-        }
+        gx_store_t(t, y, ldy, rows, G * TQ_GEMM_COLS, cols, accumulate);
     }
 }
 

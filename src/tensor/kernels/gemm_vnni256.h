@@ -22,20 +22,13 @@
 #define HEARTH_TENSOR_KERNELS_GEMM_VNNI256_H
 
 #include <immintrin.h>
-#include <string.h>
 
 #include "tensor/kernels/gemm.h"
+#include "tensor/kernels/gemm_x86.h"
 #include "tensor/kernels/peak.h"
 #include "tensor/quant.h"
 
 #define VNNI_INLINE static inline __attribute__((always_inline))
-
-VNNI_INLINE __m256i vnni_bcast(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
 
 /* s[r][h] = corr + the products of block b of panel rows r0 .. r0+3 with the 8 columns h
  * of record ra. */
@@ -53,7 +46,7 @@ VNNI_INLINE void vnni_block(const tq_gemm_panel *p, int r0, int b, const uint8_t
         const __m256i a1 = _mm256_loadu_si256((const __m256i *)(ra + 64 * g + 32));
         #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
-            const __m256i w = vnni_bcast(qb + (size_t)r * ld + 4 * g);
+            const __m256i w = gx_bcast_q(qb + (size_t)r * ld + 4 * g);
             s[r][0] = VNNI_DPBUSD(s[r][0], a0, w);
             s[r][1] = VNNI_DPBUSD(s[r][1], a1, w);
         }
@@ -111,19 +104,8 @@ VNNI_INLINE void vnni_tile_k(const tq_gemm_panel *p, int r0, const uint8_t *a, c
         for (int h = 0; h < 2; h++) {
             const __m256 dav = _mm256_loadu_ps((const float *)(rb + TQ_GEMM_COLS * bs) + 8 * h);
             for (int r = 0; r < 4; r++) {
-                const size_t ob = o + r * nblk + b0;
                 const __m256i Tv = _mm256_loadu_si256((const __m256i *)(T[r] + 8 * h));
-                __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(Tv), _mm256_set1_ps(p->d[ob]));
-                if (has_min) {
-                    __m256i M = _mm256_setzero_si256();
-                    for (int j = 0; j < sub; j += 2) {
-                        const uint8_t *sa = rb + (size_t)j * rec + TQ_GEMM_COLS * (bs + 4) + 32 * h;
-                        M = _mm256_add_epi32(M, _mm256_madd_epi16(
-                                                    _mm256_loadu_si256((const __m256i *)sa),
-                                                    _mm256_set1_epi32(p->mn[ob + j])));
-                    }
-                    f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(M), _mm256_set1_ps(p->m[ob]), f);
-                }
+                const __m256 f = gx_kquant_f(p, o + r * nblk + b0, rb, bs, h, Tv, has_min);
                 _mm256_storeu_ps(acc[r] + 8 * h,
                                  _mm256_fmadd_ps(f, dav, _mm256_loadu_ps(acc[r] + 8 * h)));
             }
@@ -150,21 +132,7 @@ VNNI_INLINE void vnni_gemm(const tq_gemm_panel *p, const uint8_t *act, size_t gr
                 for (int c = 0; c < TQ_GEMM_COLS; c++)
                     t[c][r0 + r] = acc[r][c];
         }
-        for (int c = 0; c < TQ_GEMM_COLS && G * TQ_GEMM_COLS + c < cols; c++) {
-            float *out = y + (size_t)(G * TQ_GEMM_COLS + c) * ldy;
-            if (rows < TQ_GEMM_ROWS) {
-                for (int r = 0; r < rows; r++)
-                    out[r] = accumulate ? out[r] + t[c][r] : t[c][r];
-                continue;
-            }
-            __m256 v0 = _mm256_loadu_ps(t[c]), v1 = _mm256_loadu_ps(t[c] + 8);
-            if (accumulate) {
-                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(out));
-                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(out + 8));
-            }
-            _mm256_storeu_ps(out, v0);
-            _mm256_storeu_ps(out + 8, v1);
-        }
+        gx_store_t(t, y, ldy, rows, G * TQ_GEMM_COLS, cols, accumulate);
     }
 }
 
