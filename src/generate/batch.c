@@ -105,6 +105,11 @@ size_t bat_kv_bytes(const gen_model *m, bat_params p)
     return llm_ctx_kv_bytes(m->llm, p.ctx);
 }
 
+size_t bat_kv_held(const bat_sched *s)
+{
+    return llm_ctx_kv_held(s->ctx);
+}
+
 /* ---- jobs --------------------------------------------------------------------------- */
 
 static void job_free(bat_job *j)

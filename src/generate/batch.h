@@ -60,6 +60,8 @@ int bat_n_ctx(const bat_sched *s);
  * together), known before making it, so a caller can keep to a memory budget. 0 for
  * params bat_new refuses. */
 size_t bat_kv_bytes(const gen_model *m, bat_params p);
+/* Bytes of the KV cache s holds. */
+size_t bat_kv_held(const bat_sched *s);
 
 /* Validate a request the way bat_submit will (empty prompt, prompt too long for a slot's
  * context, bad sampling or stop settings) without queuing it. */

@@ -529,6 +529,11 @@ int llm_ctx_n_ctx(const llm_ctx *c)
     return c->p.n_ctx;
 }
 
+size_t llm_ctx_kv_held(const llm_ctx *c)
+{
+    return llm_ctx_kv_bytes(c->m, c->p);
+}
+
 /* ---- forward pass ----------------------------------------------------------------------- */
 
 static void matmul(llm_ctx *c, float *y, const llm_weight *w, const float *x, int n)

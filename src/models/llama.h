@@ -73,6 +73,8 @@ int llm_ctx_n_ctx(const llm_ctx *c);
  * defaults filled in as it does, before allocating anything: what a memory budget must
  * count. 0 for params llm_ctx_new refuses (it says why). */
 size_t llm_ctx_kv_bytes(const llm_model *m, llm_ctx_params params);
+/* The same for the KV cache c holds. */
+size_t llm_ctx_kv_held(const llm_ctx *c);
 
 /* One forward pass over n tokens. Token i goes to sequence seq[i] (NULL: all 0) at
  * position pos[i]; a sequence's positions must be consecutive with what its cache holds

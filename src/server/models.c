@@ -270,11 +270,9 @@ static bat_params sched_params(const srv_models *ms, int n_ctx)
 }
 
 /* Bytes the loaded model m holds against the budget: its file and its KV cache. */
-static size_t held_bytes(const srv_models *ms, const srv_model *m)
+static size_t held_bytes(const srv_model *m)
 {
-    if (!m->sched)
-        return m->file_size;
-    return m->file_size + bat_kv_bytes(m->gm, sched_params(ms, bat_n_ctx(m->sched)));
+    return m->file_size + (m->sched ? bat_kv_held(m->sched) : 0);
 }
 
 /* Make room under the budget for need bytes, what keep (NULL: a model of another table)
@@ -293,7 +291,7 @@ static bool make_room(srv_models *ms, size_t need, const srv_model *keep)
             srv_model *m = &ms->m[i];
             if (!m->gm || m == keep)
                 continue;
-            used += held_bytes(ms, m);
+            used += held_bytes(m);
             if (m->users == 0 && (!victim || m->expires < victim->expires))
                 victim = m;
         }

@@ -62,7 +62,8 @@ static cJSON *details(const srv_model *m)
     return d;
 }
 
-static cJSON *model_entry(const srv_model *m)
+/* size: the file's bytes (/api/tags), or what the loaded model holds (/api/ps). */
+static cJSON *model_entry(const srv_model *m, size_t size)
 {
     char when[32];
     cJSON *e = cJSON_CreateObject();
@@ -70,7 +71,7 @@ static cJSON *model_entry(const srv_model *m)
     cJSON_AddStringToObject(e, "model", m->name);
     iso_time((time_t)m->mtime, when, sizeof when);
     cJSON_AddStringToObject(e, "modified_at", when);
-    cJSON_AddNumberToObject(e, "size", (double)m->file_size);
+    cJSON_AddNumberToObject(e, "size", (double)size);
     cJSON_AddStringToObject(e, "digest", "");
     cJSON_AddItemToObject(e, "details", details(m));
     return e;
@@ -79,14 +80,15 @@ static cJSON *model_entry(const srv_model *m)
 static void tag_entry(void *user, const srv_model *m, double now)
 {
     (void)now;
-    cJSON_AddItemToArray(user, model_entry(m));
+    cJSON_AddItemToArray(user, model_entry(m, m->file_size));
 }
 
 static void ps_entry(void *user, const srv_model *m, double now)
 {
     if (!m->gm)
         return;
-    cJSON *e = model_entry(m);
+    /* as Ollama's: the memory the model takes, its KV cache with its weights */
+    cJSON *e = model_entry(m, m->file_size + bat_kv_held(m->sched));
     char when[32] = "0001-01-01T00:00:00Z"; /* Ollama's "never" */
     if (m->expires >= 0 && m->users == 0)
         iso_time(time(NULL) + (time_t)(m->expires - now), when, sizeof when);

@@ -954,12 +954,19 @@ TEST(server_memory_budget_counts_the_kv_cache)
     mem_free(r);
     srv_stop(s);
 
-    /* one byte more and it loads */
+    /* one byte more and it loads; /api/ps says what it holds, as Ollama's does */
     REQUIRE((s = start_budget(64, file + SMODEL_KV(64))));
     r = mem_calloc(1, sizeof *r);
     CHECK_EQ(http(srv_port(s), "/v1/completions", "{\"prompt\":\"Hi\",\"max_tokens\":1}",
                   NULL, r), 200);
     CHECK_EQ(ps_context(srv_port(s)), 64);
+    memset(r, 0, sizeof *r);
+    CHECK_EQ(http(srv_port(s), "/api/ps", NULL, NULL, r), 200);
+    cJSON *j = cJSON_Parse(r->body);
+    const cJSON *size = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "models"),
+                                                               0), "size");
+    CHECK(cJSON_IsNumber(size) && size->valuedouble == (double)(file + SMODEL_KV(64)));
+    cJSON_Delete(j);
     mem_free(r);
     srv_stop(s);
 }
