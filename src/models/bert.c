@@ -21,42 +21,36 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "models/loader.h"
 #include "tensor/kernels.h"
 #include "tensor/matmul.h"
 #include "tensor/ops.h"
 #include "tensor/pool.h"
 #include "tensor/quant.h"
 
-typedef struct bert_weight {
-    const void *data; /* NULL: absent */
-    int type;
-    int rows, cols;
-} bert_weight;
-
 typedef struct bert_layer {
-    bert_weight wqkv;                  /* (3D, D) nomic-bert */
-    bert_weight wq, wk, wv;            /* (D, D) bert */
+    mdl_weight wqkv;                  /* (3D, D) nomic-bert */
+    mdl_weight wq, wk, wv;            /* (D, D) bert */
     const float *bq, *bk, *bv;         /* (D) bert */
-    bert_weight wo;                    /* (D, D) */
+    mdl_weight wo;                    /* (D, D) */
     const float *bo;                   /* (D) or NULL */
     const float *attn_norm, *attn_norm_b;   /* (D) */
-    bert_weight w_up;                  /* (F, D) */
+    mdl_weight w_up;                  /* (F, D) */
     const float *b_up;                 /* (F) or NULL */
-    bert_weight w_gate;                /* (F, D) nomic-bert */
-    bert_weight w_down;                /* (D, F) */
+    mdl_weight w_gate;                /* (F, D) nomic-bert */
+    mdl_weight w_down;                /* (D, F) */
     const float *b_down;               /* (D) or NULL */
     const float *out_norm, *out_norm_b;     /* (D) */
 } bert_layer;
 
 struct bert_model {
     bert_hparams hp;
-    bert_weight token_embd;            /* (V, D) */
-    bert_weight type_embd;             /* (types, D) or absent */
-    bert_weight pos_embd;              /* (P, D) bert only */
+    mdl_weight token_embd;            /* (V, D) */
+    mdl_weight type_embd;             /* (types, D) or absent */
+    mdl_weight pos_embd;              /* (P, D) bert only */
     const float *embd_norm, *embd_norm_b;   /* (D) */
     bert_layer *layers;
-    void **owned;                      /* F32 copies of vectors stored in other types */
-    int n_owned;
+    mdl_owned owned;                   /* F32 copies of vectors stored in other types */
 };
 
 struct bert_ctx {
@@ -83,138 +77,58 @@ const bert_hparams *bert_model_hparams(const bert_model *m)
 /* ---- loading ---------------------------------------------------------------------------- */
 
 typedef struct loader {
-    const gguf_file *g;
+    mdl_loader ml;
     bert_model *m;
-    hearth_error *err;
 } loader;
-
-static hearth_status get_int(loader *L, const char *suffix, bool required, int def, int *out)
-{
-    char key[128];
-    snprintf(key, sizeof key, "%s.%s", L->m->hp.arch, suffix);
-    uint32_t v;
-    if (!gguf_get_u32(L->g, key, &v)) {
-        if (required)
-            return err_set(L->err, HEARTH_ERR_FORMAT, "%s: missing metadata key %s",
-                           L->g->path, key);
-        *out = def;
-        return HEARTH_OK;
-    }
-    if (v > (1u << 24))
-        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: %s = %u is out of range", L->g->path,
-                       key, v);
-    *out = (int)v;
-    return HEARTH_OK;
-}
-
-static const gguf_tensor *find(loader *L, const char *name, int64_t ne0, int64_t ne1,
-                               bool required, hearth_status *st)
-{
-    const gguf_tensor *t = gguf_find_tensor(L->g, name);
-    if (!t) {
-        if (required)
-            *st = err_set(L->err, HEARTH_ERR_FORMAT, "%s: missing tensor %s", L->g->path, name);
-        return NULL;
-    }
-    if (t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != 1 || t->ne[3] != 1) {
-        *st = err_set(L->err, HEARTH_ERR_FORMAT, "%s: tensor %s has shape [%lld, %lld], "
-                      "expected [%lld, %lld]", L->g->path, name, (long long)t->ne[0],
-                      (long long)t->ne[1], (long long)ne0, (long long)ne1);
-        return NULL;
-    }
-    return t;
-}
-
-static const float *load_vec(loader *L, const char *name, int64_t n, bool required,
-                             hearth_status *st)
-{
-    const gguf_tensor *t = find(L, name, n, 1, required, st);
-    if (!t)
-        return NULL;
-    if (t->type == TQ_F32)
-        return t->data;
-    if (!tq_can_dequantize(t->type)) {
-        *st = err_set(L->err, HEARTH_ERR_UNSUPPORTED, "%s: tensor %s has type %s, which hearth "
-                      "does not support yet", L->g->path, name, tq_type_name(t->type));
-        return NULL;
-    }
-    bert_model *m = L->m;
-    void **list = mem_realloc_array(m->owned, (size_t)m->n_owned + 1, sizeof *list);
-    float *f = list ? mem_alloc((size_t)n * sizeof(float)) : NULL;
-    if (list)
-        m->owned = list;
-    if (!f) {
-        *st = err_set(L->err, HEARTH_ERR_NOMEM, "%s: out of memory", L->g->path);
-        return NULL;
-    }
-    m->owned[m->n_owned++] = f;
-    tq_dequantize(t->type, t->data, f, n);
-    return f;
-}
-
-/* A matrix of `rows` rows of `cols` values (absent and not required: w->data stays NULL).
- * Tables whose rows are only looked up (embeddings) need no dot kernel. */
-static hearth_status load_mat(loader *L, bert_weight *w, const char *name, int64_t cols,
-                              int64_t rows, bool required, bool lookup_only)
-{
-    hearth_status st = HEARTH_OK;
-    const gguf_tensor *t = find(L, name, cols, rows, required, &st);
-    if (!t)
-        return st;
-    if (!tq_can_dequantize(t->type) || (!lookup_only && tq_vec_dot_type(t->type) < 0))
-        return err_set(L->err, HEARTH_ERR_UNSUPPORTED, "%s: tensor %s has type %s, which "
-                       "hearth does not support yet", L->g->path, name, tq_type_name(t->type));
-    *w = (bert_weight){ .data = t->data, .type = t->type, .rows = (int)rows, .cols = (int)cols };
-    return HEARTH_OK;
-}
 
 static hearth_status load_hparams(loader *L)
 {
     bert_hparams *hp = &L->m->hp;
-    const char *arch = gguf_get_str(L->g, "general.architecture");
+    const mdl_loader *ml = &L->ml;
+    const char *arch = gguf_get_str(ml->g, "general.architecture");
     if (!arch)
-        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: missing general.architecture",
-                       L->g->path);
+        return err_set(ml->err, HEARTH_ERR_FORMAT, "%s: missing general.architecture",
+                       ml->g->path);
     if (strcmp(arch, "bert") && strcmp(arch, "nomic-bert"))
-        return err_set(L->err, HEARTH_ERR_UNSUPPORTED, "%s: architecture '%.40s' is not an "
-                       "embedding encoder hearth runs (bert, nomic-bert)", L->g->path, arch);
+        return err_set(ml->err, HEARTH_ERR_UNSUPPORTED, "%s: architecture '%.40s' is not an "
+                       "embedding encoder hearth runs (bert, nomic-bert)", ml->g->path, arch);
     snprintf(hp->arch, sizeof hp->arch, "%s", arch);
     hp->rope = strcmp(arch, "nomic-bert") == 0;
     hearth_status st;
     int head_kv;
-    if ((st = get_int(L, "embedding_length", true, 0, &hp->n_embd)) ||
-        (st = get_int(L, "block_count", true, 0, &hp->n_layer)) ||
-        (st = get_int(L, "feed_forward_length", true, 0, &hp->n_ff)) ||
-        (st = get_int(L, "attention.head_count", true, 0, &hp->n_head)) ||
-        (st = get_int(L, "attention.head_count_kv", false, hp->n_head, &head_kv)) ||
-        (st = get_int(L, "context_length", false, 512, &hp->n_ctx_train)) ||
-        (st = get_int(L, "pooling_type", false, BERT_POOL_MEAN, &hp->pooling)))
+    if ((st = mdl_get_u32(ml, "embedding_length", true, 0, 0, &hp->n_embd)) ||
+        (st = mdl_get_u32(ml, "block_count", true, 0, 0, &hp->n_layer)) ||
+        (st = mdl_get_u32(ml, "feed_forward_length", true, 0, 0, &hp->n_ff)) ||
+        (st = mdl_get_u32(ml, "attention.head_count", true, 0, 0, &hp->n_head)) ||
+        (st = mdl_get_u32(ml, "attention.head_count_kv", false, hp->n_head, 0, &head_kv)) ||
+        (st = mdl_get_u32(ml, "context_length", false, 512, 0, &hp->n_ctx_train)) ||
+        (st = mdl_get_u32(ml, "pooling_type", false, BERT_POOL_MEAN, 0, &hp->pooling)))
         return st;
     if (hp->n_embd == 0 || hp->n_layer == 0 || hp->n_ff == 0 || hp->n_head == 0 ||
         hp->n_ctx_train == 0 || hp->n_embd % hp->n_head || head_kv != hp->n_head)
-        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: inconsistent sizes (embedding %d, "
-                       "%d heads, %d KV heads)", L->g->path, hp->n_embd, hp->n_head, head_kv);
+        return err_set(ml->err, HEARTH_ERR_FORMAT, "%s: inconsistent sizes (embedding %d, "
+                       "%d heads, %d KV heads)", ml->g->path, hp->n_embd, hp->n_head, head_kv);
     if (hp->pooling == BERT_POOL_NONE)
         hp->pooling = BERT_POOL_MEAN;
     if (hp->pooling > BERT_POOL_LAST)
-        return err_set(L->err, HEARTH_ERR_UNSUPPORTED, "%s: pooling type %d is not supported "
-                       "(mean, CLS, last)", L->g->path, hp->pooling);
+        return err_set(ml->err, HEARTH_ERR_UNSUPPORTED, "%s: pooling type %d is not supported "
+                       "(mean, CLS, last)", ml->g->path, hp->pooling);
     char key[128];
     snprintf(key, sizeof key, "%s.attention.layer_norm_epsilon", arch);
-    if (!gguf_get_f32(L->g, key, &hp->norm_eps))
+    if (!gguf_get_f32(ml->g, key, &hp->norm_eps))
         hp->norm_eps = 1e-12f;
     snprintf(key, sizeof key, "%s.rope.freq_base", arch);
-    if (!gguf_get_f32(L->g, key, &hp->rope_base))
+    if (!gguf_get_f32(ml->g, key, &hp->rope_base))
         hp->rope_base = 10000.0f;
     if (!(hp->norm_eps > 0) || !(hp->rope_base > 0))
-        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: layer-norm epsilon or rope base is not "
-                       "positive", L->g->path);
-    const gguf_tensor *emb = gguf_find_tensor(L->g, "token_embd.weight");
+        return err_set(ml->err, HEARTH_ERR_FORMAT, "%s: layer-norm epsilon or rope base is not "
+                       "positive", ml->g->path);
+    const gguf_tensor *emb = gguf_find_tensor(ml->g, "token_embd.weight");
     if (!emb || emb->n_dims != 2 || emb->ne[1] < 1 || emb->ne[1] > (1 << 24))
-        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: missing or malformed token_embd.weight",
-                       L->g->path);
+        return err_set(ml->err, HEARTH_ERR_FORMAT, "%s: missing or malformed token_embd.weight",
+                       ml->g->path);
     hp->n_vocab = (int)emb->ne[1];
-    const gguf_tensor *types = gguf_find_tensor(L->g, "token_types.weight");
+    const gguf_tensor *types = gguf_find_tensor(ml->g, "token_types.weight");
     hp->n_token_types = types && types->ne[1] >= 1 && types->ne[1] <= 16 ? (int)types->ne[1] : 0;
     return HEARTH_OK;
 }
@@ -223,35 +137,36 @@ static hearth_status load_layer(loader *L, int il)
 {
     const bert_hparams *hp = &L->m->hp;
     bert_layer *l = &L->m->layers[il];
+    const mdl_loader *ml = &L->ml;
     int64_t D = hp->n_embd, F = hp->n_ff;
     bool nomic = hp->rope;
     char name[96];
     hearth_status st = HEARTH_OK;
 #define NAME(s) (snprintf(name, sizeof name, "blk.%d.%s", il, s), name)
-    if ((st = load_mat(L, &l->wqkv, NAME("attn_qkv.weight"), D, 3 * D, nomic, false)) ||
+    if ((st = mdl_load_matrix(ml, &l->wqkv, NAME("attn_qkv.weight"), D, 3 * D, nomic, false)) ||
         (!l->wqkv.data &&
-         ((st = load_mat(L, &l->wq, NAME("attn_q.weight"), D, D, true, false)) ||
-          (st = load_mat(L, &l->wk, NAME("attn_k.weight"), D, D, true, false)) ||
-          (st = load_mat(L, &l->wv, NAME("attn_v.weight"), D, D, true, false)))) ||
-        (st = load_mat(L, &l->wo, NAME("attn_output.weight"), D, D, true, false)) ||
-        (st = load_mat(L, &l->w_up, NAME("ffn_up.weight"), D, F, true, false)) ||
-        (st = load_mat(L, &l->w_gate, NAME("ffn_gate.weight"), D, F, nomic, false)) ||
-        (st = load_mat(L, &l->w_down, NAME("ffn_down.weight"), F, D, true, false)))
+         ((st = mdl_load_matrix(ml, &l->wq, NAME("attn_q.weight"), D, D, true, false)) ||
+          (st = mdl_load_matrix(ml, &l->wk, NAME("attn_k.weight"), D, D, true, false)) ||
+          (st = mdl_load_matrix(ml, &l->wv, NAME("attn_v.weight"), D, D, true, false)))) ||
+        (st = mdl_load_matrix(ml, &l->wo, NAME("attn_output.weight"), D, D, true, false)) ||
+        (st = mdl_load_matrix(ml, &l->w_up, NAME("ffn_up.weight"), D, F, true, false)) ||
+        (st = mdl_load_matrix(ml, &l->w_gate, NAME("ffn_gate.weight"), D, F, nomic, false)) ||
+        (st = mdl_load_matrix(ml, &l->w_down, NAME("ffn_down.weight"), F, D, true, false)))
         return st;
-    if (!(l->attn_norm = load_vec(L, NAME("attn_output_norm.weight"), D, true, &st)) ||
-        !(l->attn_norm_b = load_vec(L, NAME("attn_output_norm.bias"), D, true, &st)) ||
-        !(l->out_norm = load_vec(L, NAME("layer_output_norm.weight"), D, true, &st)) ||
-        !(l->out_norm_b = load_vec(L, NAME("layer_output_norm.bias"), D, true, &st)))
+    if (!(l->attn_norm = mdl_load_vec(ml, NAME("attn_output_norm.weight"), D, true, &st)) ||
+        !(l->attn_norm_b = mdl_load_vec(ml, NAME("attn_output_norm.bias"), D, true, &st)) ||
+        !(l->out_norm = mdl_load_vec(ml, NAME("layer_output_norm.weight"), D, true, &st)) ||
+        !(l->out_norm_b = mdl_load_vec(ml, NAME("layer_output_norm.bias"), D, true, &st)))
         return st;
     /* biases: required by bert, absent in nomic-bert */
     if (!l->wqkv.data) {
-        l->bq = load_vec(L, NAME("attn_q.bias"), D, !nomic, &st);
-        l->bk = load_vec(L, NAME("attn_k.bias"), D, !nomic, &st);
-        l->bv = load_vec(L, NAME("attn_v.bias"), D, !nomic, &st);
+        l->bq = mdl_load_vec(ml, NAME("attn_q.bias"), D, !nomic, &st);
+        l->bk = mdl_load_vec(ml, NAME("attn_k.bias"), D, !nomic, &st);
+        l->bv = mdl_load_vec(ml, NAME("attn_v.bias"), D, !nomic, &st);
     }
-    l->bo = load_vec(L, NAME("attn_output.bias"), D, !nomic, &st);
-    l->b_up = load_vec(L, NAME("ffn_up.bias"), F, !nomic, &st);
-    l->b_down = load_vec(L, NAME("ffn_down.bias"), D, !nomic, &st);
+    l->bo = mdl_load_vec(ml, NAME("attn_output.bias"), D, !nomic, &st);
+    l->b_up = mdl_load_vec(ml, NAME("ffn_up.bias"), F, !nomic, &st);
+    l->b_down = mdl_load_vec(ml, NAME("ffn_down.bias"), D, !nomic, &st);
 #undef NAME
     return st;
 }
@@ -262,22 +177,25 @@ hearth_status bert_model_load(bert_model **out, const gguf_file *g, hearth_error
     bert_model *m = mem_calloc(1, sizeof *m);
     if (!m)
         return err_set(err, HEARTH_ERR_NOMEM, "%s: out of memory", g->path);
-    loader L = { .g = g, .m = m, .err = err };
+    loader L = { .ml = { .g = g, .arch = m->hp.arch, .owned = &m->owned, .err = err }, .m = m };
+    const mdl_loader *ml = &L.ml;
     hearth_status st = load_hparams(&L);
     const bert_hparams *hp = &m->hp;
     if (!st && !(m->layers = mem_calloc((size_t)hp->n_layer, sizeof *m->layers)))
         st = err_set(err, HEARTH_ERR_NOMEM, "%s: out of memory", g->path);
     if (!st)
-        st = load_mat(&L, &m->token_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, true,
-                      true);
+        st = mdl_load_matrix(ml, &m->token_embd, "token_embd.weight", hp->n_embd, hp->n_vocab,
+                             true, true);
     if (!st && hp->n_token_types)
-        st = load_mat(&L, &m->type_embd, "token_types.weight", hp->n_embd, hp->n_token_types,
-                      true, true);
+        st = mdl_load_matrix(ml, &m->type_embd, "token_types.weight", hp->n_embd,
+                             hp->n_token_types, true, true);
     if (!st && !hp->rope)
-        st = load_mat(&L, &m->pos_embd, "position_embd.weight", hp->n_embd, hp->n_ctx_train,
-                      true, true);
-    if (!st && (!(m->embd_norm = load_vec(&L, "token_embd_norm.weight", hp->n_embd, true, &st)) ||
-                !(m->embd_norm_b = load_vec(&L, "token_embd_norm.bias", hp->n_embd, true, &st))))
+        st = mdl_load_matrix(ml, &m->pos_embd, "position_embd.weight", hp->n_embd,
+                             hp->n_ctx_train, true, true);
+    if (!st && (!(m->embd_norm = mdl_load_vec(ml, "token_embd_norm.weight", hp->n_embd, true,
+                                              &st)) ||
+                !(m->embd_norm_b = mdl_load_vec(ml, "token_embd_norm.bias", hp->n_embd, true,
+                                                &st))))
         st = st ? st : HEARTH_ERR_FORMAT;
     for (int il = 0; !st && il < hp->n_layer; il++)
         st = load_layer(&L, il);
@@ -293,9 +211,7 @@ void bert_model_free(bert_model *m)
 {
     if (!m)
         return;
-    for (int i = 0; i < m->n_owned; i++)
-        mem_free(m->owned[i]);
-    mem_free(m->owned);
+    mdl_owned_free(&m->owned);
     mem_free(m->layers);
     mem_free(m);
 }
@@ -307,7 +223,7 @@ static size_t scratch_size(const bert_model *m, int batch)
     size_t s = 0;
     for (int il = 0; il < m->hp.n_layer; il++) {
         const bert_layer *l = &m->layers[il];
-        const bert_weight *ws[] = { &l->wqkv, &l->wq, &l->wk, &l->wv, &l->wo, &l->w_up,
+        const mdl_weight *ws[] = { &l->wqkv, &l->wq, &l->wk, &l->wv, &l->wo, &l->w_up,
                                     &l->w_gate, &l->w_down };
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) {
             if (!ws[i]->data)
@@ -387,7 +303,7 @@ int bert_ctx_n_batch(const bert_ctx *c)
 
 /* ---- forward pass ----------------------------------------------------------------------- */
 
-static void matmul(bert_ctx *c, float *y, const bert_weight *w, const float *bias,
+static void matmul(bert_ctx *c, float *y, const mdl_weight *w, const float *bias,
                    const float *x, int n)
 {
     tq_matmul(c->pool, c->kern, y, w->data, w->type, w->rows, w->cols, x, n, c->scratch);
@@ -404,7 +320,7 @@ static void layernorm_rows(float *out, const float *x, const float *w, const flo
 }
 
 /* Embedding lookup of one table row, dequantized and added to out. */
-static void add_row(float *out, const bert_weight *w, int row, float *tmp)
+static void add_row(float *out, const mdl_weight *w, int row, float *tmp)
 {
     size_t rs = tq_row_size(w->type, w->cols);
     tq_dequantize(w->type, (const char *)w->data + rs * (size_t)row, tmp, w->cols);

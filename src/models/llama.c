@@ -25,41 +25,33 @@
 #include <string.h>
 
 #include "base/mem.h"
+#include "models/loader.h"
 #include "tensor/kernels.h"
 #include "tensor/matmul.h"
 #include "tensor/ops.h"
 #include "tensor/pool.h"
 #include "tensor/quant.h"
 
-/* A weight matrix: `rows` rows of `cols` values of `type`, row-major. */
-typedef struct llm_weight {
-    const void *data;
-    int type;
-    int rows, cols;
-} llm_weight;
-
 typedef struct llm_layer {
     const float *attn_norm;          /* (D) */
-    llm_weight wq;                   /* (H*hd, D) */
-    llm_weight wk, wv;               /* (KH*hd, D) */
-    llm_weight wo;                   /* (D, H*hd) */
+    mdl_weight wq;                   /* (H*hd, D) */
+    mdl_weight wk, wv;               /* (KH*hd, D) */
+    mdl_weight wo;                   /* (D, H*hd) */
     const float *bq, *bk, *bv;       /* (H*hd), (KH*hd), (KH*hd): qwen2 only */
     const float *q_norm, *k_norm;    /* (hd): qwen3 only */
     const float *ffn_norm;           /* (D) */
-    llm_weight w_gate, w_up;         /* (F, D) */
-    llm_weight w_down;               /* (D, F) */
+    mdl_weight w_gate, w_up;         /* (F, D) */
+    mdl_weight w_down;               /* (D, F) */
 } llm_layer;
 
 struct llm_model {
     llm_hparams hp;
-    llm_weight token_embd;           /* (V, D) */
+    mdl_weight token_embd;           /* (V, D) */
     const float *output_norm;        /* (D) */
-    llm_weight output;               /* (V, D); token_embd when tied */
+    mdl_weight output;               /* (V, D); token_embd when tied */
     const float *rope_freqs;         /* (n_rot/2) or NULL */
     llm_layer *layers;
-    /* F32 copies made at load (norms stored in another type, dequantize_all) */
-    void **owned;
-    int n_owned;
+    mdl_owned owned; /* F32 copies made at load (norms stored in another type, dequantize_all) */
 };
 
 struct llm_ctx {
@@ -104,7 +96,7 @@ const llm_hparams *llm_model_hparams(const llm_model *m)
     return &m->hp;
 }
 
-static size_t weight_bytes(const llm_weight *w)
+static size_t weight_bytes(const mdl_weight *w)
 {
     return w->data ? tq_row_size(w->type, w->cols) * (size_t)w->rows : 0;
 }
@@ -126,184 +118,97 @@ size_t llm_model_step_bytes(const llm_model *m)
 /* ---- loading ---------------------------------------------------------------------------- */
 
 typedef struct loader {
-    const gguf_file *g;
+    mdl_loader ml;
     llm_model *m;
     llm_model_params params;
-    hearth_error *err;
 } loader;
 
-static void *own(llm_model *m, void *p)
-{
-    if (!p)
-        return NULL;
-    void **list = mem_realloc_array(m->owned, (size_t)m->n_owned + 1, sizeof *list);
-    if (!list) {
-        mem_free(p);
-        return NULL;
-    }
-    m->owned = list;
-    m->owned[m->n_owned++] = p;
-    return p;
-}
-
-static hearth_status get_u32(loader *L, const char *suffix, bool required, int def, int *out)
-{
-    char key[128];
-    snprintf(key, sizeof key, "%s.%s", L->m->hp.arch, suffix);
-    uint32_t v;
-    if (!gguf_get_u32(L->g, key, &v)) {
-        if (required)
-            return err_set(L->err, HEARTH_ERR_FORMAT, "%s: missing metadata key %s",
-                           L->g->path, key);
-        *out = def;
-        return HEARTH_OK;
-    }
-    if (v == 0 || v > (1u << 24))
-        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: %s = %u is out of range", L->g->path,
-                       key, v);
-    *out = (int)v;
-    return HEARTH_OK;
-}
-
-static const gguf_tensor *find_tensor(loader *L, const char *name, int n_dims, int64_t ne0,
-                                      int64_t ne1, bool required, hearth_status *st)
-{
-    const gguf_tensor *t = gguf_find_tensor(L->g, name);
-    if (!t) {
-        if (required)
-            *st = err_set(L->err, HEARTH_ERR_FORMAT, "%s: missing tensor %s", L->g->path, name);
-        return NULL;
-    }
-    int64_t want[2] = { ne0, ne1 };
-    bool ok = t->n_dims <= n_dims || (t->n_dims == 2 && n_dims == 1 && t->ne[1] == 1);
-    for (int d = 0; d < 2 && ok; d++)
-        ok = t->ne[d] == (d < n_dims ? want[d] : 1);
-    for (int d = 2; d < GGUF_MAX_DIMS && ok; d++)
-        ok = t->ne[d] == 1;
-    if (!ok) {
-        *st = err_set(L->err, HEARTH_ERR_FORMAT,
-                      "%s: tensor %s has shape [%lld, %lld, %lld], expected [%lld, %lld]",
-                      L->g->path, name, (long long)t->ne[0], (long long)t->ne[1],
-                      (long long)t->ne[2], (long long)ne0, (long long)(n_dims > 1 ? ne1 : 1));
-        return NULL;
-    }
-    return t;
-}
-
-/* A vector parameter (norm weight, bias) as F32, converted once if stored otherwise. */
-static const float *load_vec(loader *L, const char *name, int64_t n, bool required,
-                             hearth_status *st)
-{
-    const gguf_tensor *t = find_tensor(L, name, 1, n, 1, required, st);
-    if (!t)
-        return NULL;
-    if (t->type == TQ_F32)
-        return t->data;
-    if (!tq_can_dequantize(t->type)) {
-        *st = err_set(L->err, HEARTH_ERR_UNSUPPORTED, "%s: tensor %s has type %s, which hearth "
-                      "does not support yet", L->g->path, name, tq_type_name(t->type));
-        return NULL;
-    }
-    float *f = own(L->m, mem_alloc((size_t)n * sizeof(float)));
-    if (!f) {
-        *st = err_set(L->err, HEARTH_ERR_NOMEM, "%s: out of memory", L->g->path);
-        return NULL;
-    }
-    tq_dequantize(t->type, t->data, f, n);
-    return f;
-}
-
-static hearth_status load_matrix(loader *L, llm_weight *w, const char *name, int64_t cols,
+/* A weight matrix in place, or with dequantize_all expanded to F32 once. */
+static hearth_status load_matrix(loader *L, mdl_weight *w, const char *name, int64_t cols,
                                  int64_t rows, bool required)
 {
-    hearth_status st = HEARTH_OK;
-    const gguf_tensor *t = find_tensor(L, name, 2, cols, rows, required, &st);
-    if (!t)
+    hearth_status st = mdl_load_matrix(&L->ml, w, name, cols, rows, required, false);
+    if (st || !w->data || !L->params.dequantize_all || w->type == TQ_F32)
         return st;
-    if (tq_vec_dot_type(t->type) < 0 || !tq_can_dequantize(t->type))
-        return err_set(L->err, HEARTH_ERR_UNSUPPORTED, "%s: tensor %s has type %s, which "
-                       "hearth does not support yet", L->g->path, name, tq_type_name(t->type));
-    *w = (llm_weight){ .data = t->data, .type = t->type, .rows = (int)rows, .cols = (int)cols };
-    if (L->params.dequantize_all && t->type != TQ_F32) {
-        float *f = own(L->m, mem_calloc((size_t)rows * (size_t)cols, sizeof(float)));
-        if (!f)
-            return err_set(L->err, HEARTH_ERR_NOMEM, "%s: out of memory expanding %s",
-                           L->g->path, name);
-        tq_dequantize(t->type, t->data, f, rows * cols);
-        w->data = f;
-        w->type = TQ_F32;
-    }
+    float *f = mdl_own(&L->m->owned, mem_calloc((size_t)rows * (size_t)cols, sizeof(float)));
+    if (!f)
+        return err_set(L->ml.err, HEARTH_ERR_NOMEM, "%s: out of memory expanding %s",
+                       L->ml.g->path, name);
+    tq_dequantize(w->type, w->data, f, rows * cols);
+    w->data = f;
+    w->type = TQ_F32;
     return HEARTH_OK;
 }
 
 static hearth_status load_hparams(loader *L)
 {
     llm_hparams *hp = &L->m->hp;
-    const char *arch = gguf_get_str(L->g, "general.architecture");
+    const mdl_loader *ml = &L->ml;
+    const char *arch = gguf_get_str(ml->g, "general.architecture");
     if (!arch)
-        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: missing general.architecture",
-                       L->g->path);
+        return err_set(ml->err, HEARTH_ERR_FORMAT, "%s: missing general.architecture",
+                       ml->g->path);
     if (strcmp(arch, "llama") && strcmp(arch, "qwen2") && strcmp(arch, "qwen3"))
-        return err_set(L->err, HEARTH_ERR_UNSUPPORTED, "%s: architecture '%.40s' is not "
-                       "supported (hearth runs llama, qwen2 and qwen3)", L->g->path, arch);
+        return err_set(ml->err, HEARTH_ERR_UNSUPPORTED, "%s: architecture '%.40s' is not "
+                       "supported (hearth runs llama, qwen2 and qwen3)", ml->g->path, arch);
     snprintf(hp->arch, sizeof hp->arch, "%s", arch);
 
     hearth_status st;
-    if ((st = get_u32(L, "embedding_length", true, 0, &hp->n_embd)) ||
-        (st = get_u32(L, "block_count", true, 0, &hp->n_layer)) ||
-        (st = get_u32(L, "feed_forward_length", true, 0, &hp->n_ff)) ||
-        (st = get_u32(L, "attention.head_count", true, 0, &hp->n_head)) ||
-        (st = get_u32(L, "attention.head_count_kv", false, hp->n_head, &hp->n_head_kv)) ||
-        (st = get_u32(L, "context_length", false, 2048, &hp->n_ctx_train)))
+    if ((st = mdl_get_u32(ml, "embedding_length", true, 0, 1, &hp->n_embd)) ||
+        (st = mdl_get_u32(ml, "block_count", true, 0, 1, &hp->n_layer)) ||
+        (st = mdl_get_u32(ml, "feed_forward_length", true, 0, 1, &hp->n_ff)) ||
+        (st = mdl_get_u32(ml, "attention.head_count", true, 0, 1, &hp->n_head)) ||
+        (st = mdl_get_u32(ml, "attention.head_count_kv", false, hp->n_head, 1, &hp->n_head_kv)) ||
+        (st = mdl_get_u32(ml, "context_length", false, 2048, 1, &hp->n_ctx_train)))
         return st;
     if (hp->n_head % hp->n_head_kv != 0)
-        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: %d attention heads is not a multiple "
-                       "of %d KV heads", L->g->path, hp->n_head, hp->n_head_kv);
+        return err_set(ml->err, HEARTH_ERR_FORMAT, "%s: %d attention heads is not a multiple "
+                       "of %d KV heads", ml->g->path, hp->n_head, hp->n_head_kv);
     int hd_default = hp->n_embd / hp->n_head;
-    if ((st = get_u32(L, "attention.key_length", false, hd_default, &hp->head_dim)))
+    if ((st = mdl_get_u32(ml, "attention.key_length", false, hd_default, 1, &hp->head_dim)))
         return st;
     int v_len;
-    if ((st = get_u32(L, "attention.value_length", false, hp->head_dim, &v_len)))
+    if ((st = mdl_get_u32(ml, "attention.value_length", false, hp->head_dim, 1, &v_len)))
         return st;
     if (v_len != hp->head_dim)
-        return err_set(L->err, HEARTH_ERR_UNSUPPORTED, "%s: key length %d != value length %d "
-                       "is not supported", L->g->path, hp->head_dim, v_len);
-    if ((st = get_u32(L, "rope.dimension_count", false, hp->head_dim, &hp->n_rot)))
+        return err_set(ml->err, HEARTH_ERR_UNSUPPORTED, "%s: key length %d != value length %d "
+                       "is not supported", ml->g->path, hp->head_dim, v_len);
+    if ((st = mdl_get_u32(ml, "rope.dimension_count", false, hp->head_dim, 1, &hp->n_rot)))
         return st;
     if (hp->n_rot > hp->head_dim || hp->n_rot % 2)
-        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: rope.dimension_count %d does not fit "
-                       "head size %d", L->g->path, hp->n_rot, hp->head_dim);
+        return err_set(ml->err, HEARTH_ERR_FORMAT, "%s: rope.dimension_count %d does not fit "
+                       "head size %d", ml->g->path, hp->n_rot, hp->head_dim);
     hp->rope_neox = strcmp(arch, "llama") != 0;
 
     char key[128];
     snprintf(key, sizeof key, "%s.rope.freq_base", arch);
-    if (!gguf_get_f32(L->g, key, &hp->rope_base))
+    if (!gguf_get_f32(ml->g, key, &hp->rope_base))
         hp->rope_base = 10000.0f;
     snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
-    if (!gguf_get_f32(L->g, key, &hp->norm_eps))
+    if (!gguf_get_f32(ml->g, key, &hp->norm_eps))
         hp->norm_eps = 1e-5f;
     hp->rope_freq_scale = 1.0f;
     snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
-    const char *scaling = gguf_get_str(L->g, key);
+    const char *scaling = gguf_get_str(ml->g, key);
     if (scaling && strcmp(scaling, "none") != 0) {
         float factor = 1.0f;
         snprintf(key, sizeof key, "%s.rope.scaling.factor", arch);
-        gguf_get_f32(L->g, key, &factor);
+        gguf_get_f32(ml->g, key, &factor);
         if (strcmp(scaling, "linear") != 0)
-            return err_set(L->err, HEARTH_ERR_UNSUPPORTED, "%s: rope scaling '%.20s' is not "
-                           "supported yet (linear is)", L->g->path, scaling);
+            return err_set(ml->err, HEARTH_ERR_UNSUPPORTED, "%s: rope scaling '%.20s' is not "
+                           "supported yet (linear is)", ml->g->path, scaling);
         if (!(factor >= 1.0f && factor <= 1024.0f))
-            return err_set(L->err, HEARTH_ERR_FORMAT, "%s: rope scaling factor %g is out of "
-                           "range", L->g->path, factor);
+            return err_set(ml->err, HEARTH_ERR_FORMAT, "%s: rope scaling factor %g is out of "
+                           "range", ml->g->path, factor);
         hp->rope_freq_scale = 1.0f / factor;
     }
     if (!(hp->rope_base > 0) || !(hp->norm_eps > 0))
-        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: rope base or norm epsilon is not "
-                       "positive", L->g->path);
-    const gguf_tensor *emb = gguf_find_tensor(L->g, "token_embd.weight");
+        return err_set(ml->err, HEARTH_ERR_FORMAT, "%s: rope base or norm epsilon is not "
+                       "positive", ml->g->path);
+    const gguf_tensor *emb = gguf_find_tensor(ml->g, "token_embd.weight");
     if (!emb || emb->n_dims != 2 || emb->ne[1] > (1 << 24))
-        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: missing or malformed token_embd.weight",
-                       L->g->path);
+        return err_set(ml->err, HEARTH_ERR_FORMAT, "%s: missing or malformed token_embd.weight",
+                       ml->g->path);
     hp->n_vocab = (int)emb->ne[1];
     return HEARTH_OK;
 }
@@ -312,13 +217,14 @@ static hearth_status load_layer(loader *L, int il)
 {
     const llm_hparams *hp = &L->m->hp;
     llm_layer *l = &L->m->layers[il];
+    const mdl_loader *ml = &L->ml;
     int64_t D = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim;
     int64_t KV = (int64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
     char name[96];
     hearth_status st = HEARTH_OK;
 #define NAME(s) (snprintf(name, sizeof name, "blk.%d.%s", il, s), name)
-    if (!(l->attn_norm = load_vec(L, NAME("attn_norm.weight"), D, true, &st)) ||
-        !(l->ffn_norm = load_vec(L, NAME("ffn_norm.weight"), D, true, &st)))
+    if (!(l->attn_norm = mdl_load_vec(ml, NAME("attn_norm.weight"), D, true, &st)) ||
+        !(l->ffn_norm = mdl_load_vec(ml, NAME("ffn_norm.weight"), D, true, &st)))
         return st;
     if ((st = load_matrix(L, &l->wq, NAME("attn_q.weight"), D, Q, true)) ||
         (st = load_matrix(L, &l->wk, NAME("attn_k.weight"), D, KV, true)) ||
@@ -329,11 +235,11 @@ static hearth_status load_layer(loader *L, int il)
         (st = load_matrix(L, &l->w_down, NAME("ffn_down.weight"), F, D, true)))
         return st;
     bool qwen2 = strcmp(hp->arch, "qwen2") == 0, qwen3 = strcmp(hp->arch, "qwen3") == 0;
-    l->bq = load_vec(L, NAME("attn_q.bias"), Q, qwen2, &st);
-    l->bk = load_vec(L, NAME("attn_k.bias"), KV, qwen2, &st);
-    l->bv = load_vec(L, NAME("attn_v.bias"), KV, qwen2, &st);
-    l->q_norm = load_vec(L, NAME("attn_q_norm.weight"), hp->head_dim, qwen3, &st);
-    l->k_norm = load_vec(L, NAME("attn_k_norm.weight"), hp->head_dim, qwen3, &st);
+    l->bq = mdl_load_vec(ml, NAME("attn_q.bias"), Q, qwen2, &st);
+    l->bk = mdl_load_vec(ml, NAME("attn_k.bias"), KV, qwen2, &st);
+    l->bv = mdl_load_vec(ml, NAME("attn_v.bias"), KV, qwen2, &st);
+    l->q_norm = mdl_load_vec(ml, NAME("attn_q_norm.weight"), hp->head_dim, qwen3, &st);
+    l->k_norm = mdl_load_vec(ml, NAME("attn_k_norm.weight"), hp->head_dim, qwen3, &st);
 #undef NAME
     return st;
 }
@@ -345,14 +251,16 @@ hearth_status llm_model_load(llm_model **out, const gguf_file *g, llm_model_para
     llm_model *m = mem_calloc(1, sizeof *m);
     if (!m)
         return err_set(err, HEARTH_ERR_NOMEM, "%s: out of memory", g->path);
-    loader L = { .g = g, .m = m, .params = params, .err = err };
+    loader L = { .ml = { .g = g, .arch = m->hp.arch, .owned = &m->owned, .err = err }, .m = m,
+                 .params = params };
+    const mdl_loader *ml = &L.ml;
     hearth_status st = load_hparams(&L);
     const llm_hparams *hp = &m->hp;
     if (!st && !(m->layers = mem_calloc((size_t)hp->n_layer, sizeof *m->layers)))
         st = err_set(err, HEARTH_ERR_NOMEM, "%s: out of memory", g->path);
     if (!st)
         st = load_matrix(&L, &m->token_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, true);
-    if (!st && !(m->output_norm = load_vec(&L, "output_norm.weight", hp->n_embd, true, &st)))
+    if (!st && !(m->output_norm = mdl_load_vec(ml, "output_norm.weight", hp->n_embd, true, &st)))
         st = st ? st : HEARTH_ERR_FORMAT;
     if (!st) {
         if (gguf_find_tensor(g, "output.weight"))
@@ -361,7 +269,7 @@ hearth_status llm_model_load(llm_model **out, const gguf_file *g, llm_model_para
             m->output = m->token_embd; /* tied embeddings */
     }
     if (!st)
-        m->rope_freqs = load_vec(&L, "rope_freqs.weight", hp->n_rot / 2, false, &st);
+        m->rope_freqs = mdl_load_vec(ml, "rope_freqs.weight", hp->n_rot / 2, false, &st);
     for (int il = 0; !st && il < hp->n_layer; il++)
         st = load_layer(&L, il);
     if (st) {
@@ -376,9 +284,7 @@ void llm_model_free(llm_model *m)
 {
     if (!m)
         return;
-    for (int i = 0; i < m->n_owned; i++)
-        mem_free(m->owned[i]);
-    mem_free(m->owned);
+    mdl_owned_free(&m->owned);
     mem_free(m->layers);
     mem_free(m);
 }
@@ -404,7 +310,7 @@ static size_t max_scratch(const llm_model *m, int batch)
     size_t s = tq_matmul_scratch_size(m->output.type, hp->n_embd, batch);
     for (int il = 0; il < hp->n_layer; il++) {
         const llm_layer *l = &m->layers[il];
-        const llm_weight *ws[] = { &l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up,
+        const mdl_weight *ws[] = { &l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up,
                                    &l->w_down };
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) {
             size_t n = tq_matmul_scratch_size(ws[i]->type, ws[i]->cols, batch);
@@ -536,15 +442,15 @@ size_t llm_ctx_kv_held(const llm_ctx *c)
 
 /* ---- forward pass ----------------------------------------------------------------------- */
 
-static void matmul(llm_ctx *c, float *y, const llm_weight *w, const float *x, int n)
+static void matmul(llm_ctx *c, float *y, const mdl_weight *w, const float *x, int n)
 {
     tq_matmul(c->pool, c->kern, y, w->data, w->type, w->rows, w->cols, x, n, c->scratch);
 }
 
 /* Up to three products of the same activations (q/k/v, gate/up): one pool run for all of
  * them when their weight types allow (see tq_matmul_multi). w3 may be NULL. */
-static void matmul3(llm_ctx *c, const float *x, int n, float *y1, const llm_weight *w1,
-                    float *y2, const llm_weight *w2, float *y3, const llm_weight *w3)
+static void matmul3(llm_ctx *c, const float *x, int n, float *y1, const mdl_weight *w1,
+                    float *y2, const mdl_weight *w2, float *y3, const mdl_weight *w3)
 {
     tq_matmul_item it[3] = {
         { .y = y1, .W = w1->data, .type = w1->type, .rows = w1->rows },
