@@ -130,35 +130,16 @@ static bool parse_common(oai_req *q, hearth_error *err)
 {
     const cJSON *j = q->json;
     smp_params *sp = &q->gp.sampling;
-    q->gp = gen_default_params();
-    sp->temperature = 1;
-    sp->top_k = 0;
-    sp->top_p = 1;
-    sp->min_p = 0;
-    sp->seed = (uint64_t)time(NULL);
+    if (!srv_oai_params(j, "max_tokens", &q->gp, err))
+        return false;
     sp->penalty_last_n = 64;
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
-    if (model && !cJSON_IsNull(model) && !cJSON_IsString(model))
-        return err_set(err, HEARTH_ERR_INVALID, "'model' must be a string"), false;
-    q->model = cJSON_IsString(model) ? model->valuestring : NULL;
+    q->model = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "model"));
     double v;
     int k;
-    if ((k = srv_json_num(j, "max_tokens", 1, 1 << 20, true, &v, err)) < 0)
-        return false;
-    if (k)
-        q->gp.n_predict = (int)v;
     if ((k = srv_json_num(j, "max_completion_tokens", 1, 1 << 20, true, &v, err)) < 0)
         return false;
     if (k)
         q->gp.n_predict = (int)v;
-    if ((k = srv_json_num(j, "temperature", 0, 2, false, &v, err)) < 0)
-        return false;
-    if (k)
-        sp->temperature = (float)v;
-    if ((k = srv_json_num(j, "top_p", 0, 1, false, &v, err)) < 0)
-        return false;
-    if (k)
-        sp->top_p = (float)v;
     if ((k = srv_json_num(j, "seed", -9.007199254740992e15, 9.007199254740992e15, true, &v,
                           err)) < 0)
         return false;

@@ -470,34 +470,12 @@ typedef struct rsp_req {
 static bool parse_params(rsp_req *q, hearth_error *err)
 {
     const cJSON *j = q->json;
-    smp_params *sp = &q->gp.sampling;
-    q->gp = gen_default_params();
-    sp->temperature = 1;
-    sp->top_k = 0;
-    sp->top_p = 1;
-    sp->min_p = 0;
-    sp->seed = (uint64_t)time(NULL);
-    double v;
-    int k;
-    if ((k = srv_json_num(j, "max_output_tokens", 1, 1 << 20, true, &v, err)) < 0)
+    if (!srv_oai_params(j, "max_output_tokens", &q->gp, err))
         return false;
-    if (k)
-        q->gp.n_predict = (int)v;
-    if ((k = srv_json_num(j, "temperature", 0, 2, false, &v, err)) < 0)
-        return false;
-    if (k)
-        sp->temperature = (float)v;
-    if ((k = srv_json_num(j, "top_p", 0, 1, false, &v, err)) < 0)
-        return false;
-    if (k)
-        sp->top_p = (float)v;
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "stream");
     if (s && !cJSON_IsNull(s) && !cJSON_IsBool(s))
         return err_set(err, HEARTH_ERR_INVALID, "'stream' must be true or false"), false;
     q->stream = cJSON_IsTrue(s);
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
-    if (model && !cJSON_IsNull(model) && !cJSON_IsString(model))
-        return err_set(err, HEARTH_ERR_INVALID, "'model' must be a string"), false;
     const cJSON *tools = cJSON_GetObjectItemCaseSensitive(j, "tools");
     const cJSON *choice = cJSON_GetObjectItemCaseSensitive(j, "tool_choice");
     q->tools = tools ? chat_tools(tools) : NULL;

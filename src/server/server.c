@@ -51,6 +51,35 @@ int srv_json_num(const cJSON *o, const char *key, double lo, double hi, bool int
     return 1;
 }
 
+bool srv_oai_params(const cJSON *j, const char *max_key, gen_params *gp, hearth_error *err)
+{
+    smp_params *sp = &gp->sampling;
+    *gp = gen_default_params();
+    sp->temperature = 1;
+    sp->top_k = 0;
+    sp->top_p = 1;
+    sp->min_p = 0;
+    sp->seed = (uint64_t)time(NULL);
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
+    if (model && !cJSON_IsNull(model) && !cJSON_IsString(model))
+        return err_set(err, HEARTH_ERR_INVALID, "'model' must be a string"), false;
+    double v;
+    int k;
+    if ((k = srv_json_num(j, max_key, 1, 1 << 20, true, &v, err)) < 0)
+        return false;
+    if (k)
+        gp->n_predict = (int)v;
+    if ((k = srv_json_num(j, "temperature", 0, 2, false, &v, err)) < 0)
+        return false;
+    if (k)
+        sp->temperature = (float)v;
+    if ((k = srv_json_num(j, "top_p", 0, 1, false, &v, err)) < 0)
+        return false;
+    if (k)
+        sp->top_p = (float)v;
+    return true;
+}
+
 int srv_json_stops(const cJSON *v, const char **stops, int max, hearth_error *err)
 {
     if (!v || cJSON_IsNull(v))

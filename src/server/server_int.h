@@ -82,6 +82,11 @@ struct srv {
  * not a number (or not an integer when integer is set) within [lo, hi]. */
 int srv_json_num(const cJSON *o, const char *key, double lo, double hi, bool integer,
                  double *out, hearth_error *err);
+/* OpenAI's sampling defaults (temperature 1, top_p 1, no top_k or min_p, a seed from the
+ * clock) in *gp, then the fields its chat, completions and responses APIs share: the
+ * token limit under max_key, temperature, top_p, and 'model', a string if given. false
+ * with err on a bad value. */
+bool srv_oai_params(const cJSON *j, const char *max_key, gen_params *gp, hearth_error *err);
 /* Stop strings from a string or an array of strings (at most max, non-empty); fills
  * stops[] with pointers into the JSON. Returns -1 with err on a bad value. */
 int srv_json_stops(const cJSON *v, const char **stops, int max, hearth_error *err);
