@@ -182,18 +182,6 @@ static cJSON *envelope(const kn_stream *o, bool chunk)
     return e;
 }
 
-static bool send_event(http_stream *st, cJSON *o)
-{
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!text)
-        return false;
-    bool ok = http_stream_write(st, "data: ", 6) && http_stream_write(st, text, strlen(text)) &&
-              http_stream_write(st, "\n\n", 2);
-    cJSON_free(text);
-    return ok;
-}
-
 /* A chunk whose only choice has delta content text (NULL: none) and finish (NULL: null). */
 static cJSON *chunk(const kn_stream *o, const char *text, const char *finish)
 {
@@ -227,7 +215,7 @@ static bool kn_piece(void *user, http_stream *st, const gen_token *t, const char
         return false;
     memcpy(s, text, len);
     s[len] = '\0';
-    bool ok = send_event(st, chunk(user, s, NULL));
+    bool ok = srv_sse_data(st, chunk(user, s, NULL));
     mem_free(s);
     return ok;
 }
@@ -241,12 +229,12 @@ static void kn_done(void *user, http_stream *st, hearth_status status, const gen
         cJSON *x = cJSON_AddObjectToObject(e, "error");
         cJSON_AddStringToObject(x, "message", err ? err->msg : "generation failed");
         cJSON_AddStringToObject(x, "type", "server_error");
-        send_event(st, e);
+        srv_sse_data(st, e);
     } else {
         cJSON *e = chunk(o, NULL, finish_reason(stats->finish));
         cJSON_AddItemToObject(e, "sources", o->sources);
         o->sources = NULL;
-        send_event(st, e);
+        srv_sse_data(st, e);
     }
     http_stream_write(st, "data: [DONE]\n\n", 14);
 }

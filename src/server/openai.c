@@ -312,18 +312,6 @@ static cJSON *envelope(const oai_stream *o, bool chunk)
     return e;
 }
 
-static bool send_event(http_stream *st, cJSON *o)
-{
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!text)
-        return false;
-    bool ok = http_stream_write(st, "data: ", 6) && http_stream_write(st, text, strlen(text)) &&
-              http_stream_write(st, "\n\n", 2);
-    cJSON_free(text);
-    return ok;
-}
-
 /* One streamed choice: delta (chat) or text (completions). */
 static cJSON *stream_choice(oai_stream *o, cJSON *env, const char *text, const char *role)
 {
@@ -371,7 +359,7 @@ static bool send_content(oai_stream *o, http_stream *st, const char *text, size_
     cJSON_AddNullToObject(c, "finish_reason");
     mem_free(s);
     o->sent_text = true;
-    return send_event(st, env);
+    return srv_sse_data(st, env);
 }
 
 /* Bytes at the end of s[0..n) that could begin the opener. */
@@ -455,7 +443,7 @@ static bool tool_flush(oai_stream *o, http_stream *st)
             cJSON_AddItemToObject(d, "function", df);
             cJSON_AddNullToObject(c, "logprobs");
             cJSON_AddNullToObject(c, "finish_reason");
-            send_event(st, env);
+            srv_sse_data(st, env);
         }
         i++;
     }
@@ -473,7 +461,7 @@ static bool oai_piece(void *user, http_stream *st, const gen_token *t, const cha
         cJSON *c = stream_choice(o, env, "", "assistant");
         cJSON_AddNullToObject(c, "logprobs");
         cJSON_AddNullToObject(c, "finish_reason");
-        if (!send_event(st, env))
+        if (!srv_sse_data(st, env))
             return false;
     }
     if (o->tools != TOOL_NONE)
@@ -498,7 +486,7 @@ static bool oai_piece(void *user, http_stream *st, const gen_token *t, const cha
     cJSON_AddNullToObject(c, "finish_reason");
     o->offset += len;
     mem_free(s);
-    return send_event(st, env);
+    return srv_sse_data(st, env);
 }
 
 static void oai_done(void *user, http_stream *st, hearth_status status, const gen_stats *stats,
@@ -510,7 +498,7 @@ static void oai_done(void *user, http_stream *st, hearth_status status, const ge
         cJSON *x = cJSON_AddObjectToObject(e, "error");
         cJSON_AddStringToObject(x, "message", err ? err->msg : "generation failed");
         cJSON_AddStringToObject(x, "type", "server_error");
-        send_event(st, e);
+        srv_sse_data(st, e);
     } else {
         bool called = o->tools != TOOL_NONE && tool_flush(o, st);
         if (!called && o->held.n)
@@ -520,12 +508,12 @@ static void oai_done(void *user, http_stream *st, hearth_status status, const ge
         cJSON_AddNullToObject(c, "logprobs");
         cJSON_AddStringToObject(c, "finish_reason", called ? "tool_calls"
                                                            : finish_reason(stats->finish));
-        send_event(st, env);
+        srv_sse_data(st, env);
         if (o->include_usage) {
             env = envelope(o, true);
             cJSON_AddArrayToObject(env, "choices");
             cJSON_AddItemToObject(env, "usage", usage_json(stats));
-            send_event(st, env);
+            srv_sse_data(st, env);
         }
     }
     http_stream_write(st, "data: [DONE]\n\n", 14);

@@ -80,6 +80,18 @@ bool srv_oai_params(const cJSON *j, const char *max_key, gen_params *gp, hearth_
     return true;
 }
 
+bool srv_sse_data(http_stream *st, cJSON *o)
+{
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!text)
+        return false;
+    bool ok = http_stream_write(st, "data: ", 6) && http_stream_write(st, text, strlen(text)) &&
+              http_stream_write(st, "\n\n", 2);
+    cJSON_free(text);
+    return ok;
+}
+
 int srv_json_stops(const cJSON *v, const char **stops, int max, hearth_error *err)
 {
     if (!v || cJSON_IsNull(v))

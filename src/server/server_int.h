@@ -108,6 +108,9 @@ hearth_status srv_raw_prompt(const gen_model *gm, const char *text, tok_ids *out
                              hearth_error *err);
 /* A token's bytes as valid UTF-8 (bad bytes become U+FFFD), NUL-terminated in out. */
 void srv_piece_utf8(const gen_model *gm, tok_id id, char *out, size_t cap);
+/* Write o as one Server-Sent Events "data:" line (OpenAI's streams); frees o. False when
+ * the client is gone. */
+bool srv_sse_data(http_stream *st, cJSON *o);
 /* Serialize and send a JSON body; frees o. */
 void srv_send_json(http_req *r, int status, cJSON *o, const char *const *headers);
 
