@@ -20,18 +20,8 @@ bool gen_stopper_push(gen_stopper *s, const char *text, size_t len, size_t *emit
                       bool *hit)
 {
     tok_str *b = &s->pending;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = (b->n + len + 1) * 2;
-        char *ns = mem_realloc(b->s, cap);
-        if (!ns)
-            return false;
-        b->s = ns;
-        b->cap = cap;
-    }
-    if (len)
-        memcpy(b->s + b->n, text, len);
-    b->n += len;
-    b->s[b->n] = '\0';
+    if (tok_str_append(b, text, len))
+        return false;
     size_t hit_at = b->n, keep_from = b->n;
     for (int i = 0; i < s->n_stop; i++) {
         const char *stop = s->stop[i];

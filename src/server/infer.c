@@ -30,27 +30,11 @@ typedef struct waiter {
     srv_result *res;
 } waiter;
 
-static bool append(tok_str *b, const char *text, size_t len)
-{
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = (b->n + len + 1) * 2;
-        char *ns = mem_realloc(b->s, cap);
-        if (!ns)
-            return false;
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, text, len);
-    b->n += len;
-    b->s[b->n] = '\0';
-    return true;
-}
-
 static bool wait_token(void *user, const gen_token *t, const char *text, size_t len)
 {
     waiter *w = user;
     srv_result *res = w->res;
-    if (!append(&res->text, text, len))
+    if (tok_str_append(&res->text, text, len))
         return false;
     if (t && w->keep_tokens) {
         if (res->n_toks == res->cap_toks) {

@@ -319,22 +319,6 @@ static bool add_answer(const oll_stream *o, cJSON *e, const char *text)
     return true;
 }
 
-static bool append_held(tok_str *b, const char *text, size_t len)
-{
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = (b->n + len + 1) * 2;
-        char *ns = mem_realloc(b->s, cap);
-        if (!ns)
-            return false;
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, text, len);
-    b->n += len;
-    b->s[b->n] = '\0';
-    return true;
-}
-
 static void add_final(cJSON *e, const gen_stats *st)
 {
     cJSON_AddBoolToObject(e, "done", true);
@@ -365,7 +349,7 @@ static bool oll_piece(void *user, http_stream *st, const gen_token *t, const cha
     (void)t;
     oll_stream *o = user;
     if (o->tools != TOOL_NONE)
-        return append_held(&o->held, text, len);
+        return tok_str_append(&o->held, text, len) == HEARTH_OK;
     if (len == 0)
         return true;
     char *s = mem_strndup(text, len);

@@ -331,22 +331,6 @@ static cJSON *stream_choice(oai_stream *o, cJSON *env, const char *text, const c
     return c;
 }
 
-static bool append(tok_str *b, const char *text, size_t len)
-{
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = (b->n + len + 1) * 2;
-        char *ns = mem_realloc(b->s, cap);
-        if (!ns)
-            return false;
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, text, len);
-    b->n += len;
-    b->s[b->n] = '\0';
-    return true;
-}
-
 /* A chunk of plain content (chat). */
 static bool send_content(oai_stream *o, http_stream *st, const char *text, size_t len)
 {
@@ -377,7 +361,7 @@ static size_t opener_suffix(const char *s, size_t n, const char *op)
  * decided by the first non-blank character. */
 static bool tool_piece(oai_stream *o, http_stream *st, const char *text, size_t len)
 {
-    if (!append(&o->held, text, len))
+    if (tok_str_append(&o->held, text, len))
         return false;
     if (o->in_call || o->held.n == 0)
         return true;

@@ -180,22 +180,6 @@ typedef struct rsp {
     bool begun;             /* created / item-added events sent */
 } rsp;
 
-static bool add_text(tok_str *b, const char *text, size_t len)
-{
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = (b->n + len + 1) * 2;
-        char *ns = mem_realloc(b->s, cap);
-        if (!ns)
-            return false;
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, text, len);
-    b->n += len;
-    b->s[b->n] = '\0';
-    return true;
-}
-
 static cJSON *text_part(const char *text)
 {
     cJSON *p = cJSON_CreateObject();
@@ -372,7 +356,7 @@ static bool rsp_piece(void *user, http_stream *st, const gen_token *t, const cha
 {
     (void)t;
     rsp *o = user;
-    if (!begin(o, st) || !add_text(&o->text, text, len))
+    if (!begin(o, st) || tok_str_append(&o->text, text, len))
         return false;
     if (o->tools != TOOL_NONE || len == 0)
         return true;

@@ -312,19 +312,10 @@ void srv_count_generation(srv *s, const gen_stats *st)
     atomic_fetch_add(&m->gen_us, (long)(st->gen_ms * 1e3));
 }
 
+/* The page is best effort: a line that cannot be had is dropped. */
 static void text_append(tok_str *b, const char *text)
 {
-    size_t len = strlen(text);
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = (b->n + len + 1) * 2;
-        char *ns = mem_realloc(b->s, cap);
-        if (!ns)
-            return; /* the page is best effort: a line is dropped */
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, text, len + 1);
-    b->n += len;
+    tok_str_append(b, text, strlen(text));
 }
 
 static void add_load(void *user, const srv_model *m, double now)

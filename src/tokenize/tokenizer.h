@@ -135,6 +135,8 @@ typedef struct tok_str {
 } tok_str;
 
 void tok_str_free(tok_str *s);
+/* Append n bytes (and keep the NUL); HEARTH_ERR_NOMEM, s unchanged, on failure. */
+hearth_status tok_str_append(tok_str *s, const char *bytes, size_t n);
 
 /* The bytes one token stands for: SPM "▁" becomes a space and <0xXX> its byte, BPE's
  * mapped characters become the original bytes, WordPiece word-initial tokens get a

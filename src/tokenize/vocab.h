@@ -82,7 +82,6 @@ const struct tok_merge *tok_merge_find(const tok_vocab *v, int32_t left, int32_t
 
 /* Append one id (HEARTH_ERR_NOMEM on failure). */
 hearth_status tok_ids_push(tok_ids *ids, tok_id id);
-hearth_status tok_str_append(tok_str *s, const char *bytes, size_t n);
 
 /* The byte <-> printable-character mapping of byte-level BPE: bytes that are printable
  * Latin-1 map to themselves, the other 68 to U+0100 + k in byte order. */
