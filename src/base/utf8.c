@@ -7,6 +7,8 @@
  */
 #include "base/utf8.h"
 
+#include <string.h>
+
 int utf8_decode(const char *s, size_t n, uint32_t *cp)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -88,6 +90,25 @@ bool utf8_valid(const char *s, size_t n)
         i += (size_t)k;
     }
     return true;
+}
+
+size_t utf8_sanitize(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 4 < cap;) {
+        uint32_t cp;
+        int len = utf8_decode(s + i, n - i, &cp);
+        if (len > 0) {
+            memcpy(out + o, s + i, (size_t)len);
+            o += (size_t)len;
+            i += (size_t)len;
+        } else {
+            o += utf8_encode(UTF8_REPLACEMENT, out + o);
+            i++;
+        }
+    }
+    out[o] = '\0';
+    return o;
 }
 
 size_t utf8_incomplete_tail(const char *s, size_t n)

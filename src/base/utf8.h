@@ -30,6 +30,12 @@ size_t utf8_encode(uint32_t cp, char out[4]);
 /* Is s[0..n) entirely well-formed UTF-8? */
 bool utf8_valid(const char *s, size_t n);
 
+/* s[0..n) into out (cap >= 1 bytes, NUL-terminated) as well-formed UTF-8: each byte that
+ * does not start a well-formed character becomes U+FFFD; stops once fewer than 5 bytes are
+ * left (a character and the NUL might not fit). Returns the bytes written. For token
+ * pieces, which may hold part of a character, shown to people or sent as JSON. */
+size_t utf8_sanitize(const char *s, size_t n, char *out, size_t cap);
+
 /* How many bytes at the end of s[0..n) are the valid start of a character whose remaining
  * bytes are missing (0 to 3): what a writer that cuts text into pieces carries over. */
 size_t utf8_incomplete_tail(const char *s, size_t n);

@@ -31,25 +31,6 @@ typedef struct run_out {
     bool json;
 } run_out;
 
-/* A token piece as valid UTF-8 (a piece can be part of a character): bad bytes become U+FFFD. */
-static void valid_utf8(const char *s, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 4 < cap;) {
-        uint32_t cp;
-        int len = utf8_decode(s + i, n - i, &cp);
-        if (len > 0) {
-            memcpy(out + o, s + i, (size_t)len);
-            o += (size_t)len;
-            i += (size_t)len;
-        } else {
-            o += utf8_encode(UTF8_REPLACEMENT, out + o);
-            i++;
-        }
-    }
-    out[o] = '\0';
-}
-
 static bool on_token(void *user, const gen_token *t, const char *text, size_t len)
 {
     const run_out *r = user;
@@ -63,7 +44,7 @@ static bool on_token(void *user, const gen_token *t, const char *text, size_t le
     size_t plen;
     const char *piece = tok_piece(r->vocab, t->id, true, &plen);
     char buf[1024];
-    valid_utf8(piece ? piece : "", plen, buf, sizeof buf);
+    utf8_sanitize(piece ? piece : "", plen, buf, sizeof buf);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "id", t->id);
     cJSON_AddStringToObject(o, "piece", buf);

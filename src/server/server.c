@@ -224,21 +224,9 @@ hearth_status srv_raw_prompt(const gen_model *gm, const char *text, tok_ids *out
 
 void srv_piece_utf8(const gen_model *gm, tok_id id, char *out, size_t cap)
 {
-    size_t n, o = 0;
+    size_t n;
     const char *s = tok_piece(gm->vocab, id, true, &n);
-    for (size_t i = 0; s && i < n && o + 5 < cap;) {
-        uint32_t cp;
-        int len = utf8_decode(s + i, n - i, &cp);
-        if (len > 0) {
-            memcpy(out + o, s + i, (size_t)len);
-            o += (size_t)len;
-            i += (size_t)len;
-        } else {
-            o += utf8_encode(UTF8_REPLACEMENT, out + o);
-            i++;
-        }
-    }
-    out[o] = '\0';
+    utf8_sanitize(s ? s : "", s ? n : 0, out, cap);
 }
 
 void srv_send_json(http_req *r, int status, cJSON *o, const char *const *headers)

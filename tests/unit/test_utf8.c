@@ -57,3 +57,19 @@ TEST(utf8_incomplete_tail_splits_text_into_valid_pieces)
         CHECK(utf8_valid(text + cut - tail, n - (cut - tail)));
     }
 }
+
+/* Bad bytes become U+FFFD one by one (a character cut short counts as bad bytes), good
+ * characters pass whole; the output stops while a 4-byte character and the NUL still fit. */
+TEST(utf8_sanitize_replaces_bad_bytes_and_respects_cap)
+{
+    static const char in[] = "a\xff\xc3\xa9\xe2\x82";
+    char out[64];
+    size_t n = utf8_sanitize(in, sizeof in - 1, out, sizeof out);
+    CHECK_STR(out, "a\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd");
+    CHECK_EQ(n, strlen(out));
+    CHECK(utf8_valid(out, n));
+    CHECK_EQ(utf8_sanitize("abcdef", 6, out, 6), 2);
+    CHECK_STR(out, "ab");
+    CHECK_EQ(utf8_sanitize("abc", 3, out, 1), 0);
+    CHECK_STR(out, "");
+}
