@@ -33,6 +33,7 @@
 #include "formats/gguf.h"
 #include "hub/registry.h"
 #include "models/llama.h"
+#include "tensor/kernels.h"
 #include "tensor/membw.h"
 #include "tensor/pool.h"
 
@@ -251,6 +252,7 @@ int bench_model(const char *path, int pp, int tg, int threads, int reps, bool js
         cJSON_AddNumberToObject(o, "bytes", (double)file_bytes);
         cJSON_AddNumberToObject(o, "step_bytes", (double)step_bytes);
         cJSON_AddNumberToObject(o, "threads", nth);
+        cJSON_AddStringToObject(o, "kernels", tq_kernels_best()->name);
         cJSON_AddNumberToObject(o, "reps", reps);
         cJSON_AddNumberToObject(o, "pp", pp);
         cJSON_AddNumberToObject(o, "pp_tps", acc_mean(&pp_acc));
@@ -277,7 +279,8 @@ int bench_model(const char *path, int pp, int tg, int threads, int reps, bool js
     } else {
         printf("model       %s (%s, %.2fB parameters, %.2f GiB of weights)\n", path, hp->arch,
                params / 1e9, file_bytes / 1073741824.0);
-        printf("threads     %d, %d repetitions\n", nth, reps);
+        printf("threads     %d, %d repetition%s, %s kernels\n", nth, reps, reps == 1 ? "" : "s",
+               tq_kernels_best()->name);
         if (pp > 0)
             printf("pp%-8d  %8.2f ± %.2f tokens/s\n", pp, acc_mean(&pp_acc), acc_std(&pp_acc));
         if (pp > 0)

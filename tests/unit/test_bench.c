@@ -88,6 +88,14 @@ TEST(bench_model_json)
     double bytes = cJSON_GetObjectItem(j, "bytes")->valuedouble;
     CHECK(bytes > 4e6 && bytes < 5208992);
     cJSON_Delete(j);
+
+    /* the kernel set that ran, as HEARTH_ISA capped it (plain C runs on every CPU) */
+    snprintf(cmd, sizeof cmd, "HEARTH_ISA=ref %s bench " TESTDATA "/models/tiny-llama-spm-q8_0"
+             ".gguf -p 8 -n 2 -r 1 -t 1 --json 2>&1", test_bin());
+    REQUIRE(test_run(cmd, out, sizeof out) == 0);
+    REQUIRE((j = cJSON_Parse(out)));
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "kernels")), "ref");
+    cJSON_Delete(j);
 }
 
 /* A model larger than PROBE_MIN (256 MiB) is its own bandwidth probe: a reading every 4
