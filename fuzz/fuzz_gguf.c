@@ -1,19 +1,24 @@
 /*
- * fuzz_gguf.c — libFuzzer target for the GGUF reader.
+ * fuzz_gguf.c — libFuzzer target for the GGUF reader and the model loaders on it.
  *
  * Parses the input as a GGUF image, then reads back everything the parser accepted through
  * the public getters (every key, every array element, every tensor byte), so the sanitizers
- * see any pointer or length the reader let through unchecked. Then, as the first and second
+ * see any pointer or length the reader let through unchecked, and loads it as a decoder
+ * (llama.c) and an encoder (bert.c), which check its metadata and tensors against each
+ * other (models/loader.c) before they use them. Then, as the first and second
  * part of a split model, its two halves: where both parse, gguf_attach_parts checks their
  * split keys and joins their tensor lists, which are read back the same way. Build with
  * `make fuzz`; run as shown in the README (a seed corpus of small valid files, a split pair
- * among them, helps it reach the tensor infos quickly).
+ * and a loadable one-block llama model among them, helps it reach the tensor infos and the
+ * loaders quickly).
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "formats/gguf.h"
+#include "models/bert.h"
+#include "models/llama.h"
 
 static volatile uint64_t sink;
 
@@ -78,6 +83,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (uint64_t i = 0; i < f->n_kv; i++)
             touch_kv(f, &f->kv[i]);
         touch_tensors(f);
+        llm_model *lm = NULL;
+        bert_model *bm = NULL;
+        if (llm_model_load(&lm, f, llm_model_default_params(), &err) == HEARTH_OK)
+            sink += (uint64_t)llm_model_hparams(lm)->n_vocab;
+        if (bert_model_load(&bm, f, &err) == HEARTH_OK)
+            sink += (uint64_t)bert_model_hparams(bm)->n_vocab;
+        llm_model_free(lm);
+        bert_model_free(bm);
         gguf_close(f);
     }
     if (gguf_parse(&f, data, size / 2, "fuzz-00001-of-00002.gguf", &err) != HEARTH_OK)

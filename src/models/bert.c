@@ -130,7 +130,7 @@ static hearth_status load_hparams(loader *L)
     hp->n_vocab = (int)emb->ne[1];
     const gguf_tensor *types = gguf_find_tensor(ml->g, "token_types.weight");
     hp->n_token_types = types && types->ne[1] >= 1 && types->ne[1] <= 16 ? (int)types->ne[1] : 0;
-    return HEARTH_OK;
+    return mdl_check_layers(ml, hp->n_layer);
 }
 
 static hearth_status load_layer(loader *L, int il)

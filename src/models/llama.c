@@ -210,7 +210,7 @@ static hearth_status load_hparams(loader *L)
         return err_set(ml->err, HEARTH_ERR_FORMAT, "%s: missing or malformed token_embd.weight",
                        ml->g->path);
     hp->n_vocab = (int)emb->ne[1];
-    return HEARTH_OK;
+    return mdl_check_layers(ml, hp->n_layer);
 }
 
 static hearth_status load_layer(loader *L, int il)

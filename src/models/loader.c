@@ -29,6 +29,15 @@ hearth_status mdl_get_u32(const mdl_loader *L, const char *suffix, bool required
     return HEARTH_OK;
 }
 
+hearth_status mdl_check_layers(const mdl_loader *L, int n_layer)
+{
+    if ((uint64_t)n_layer > L->g->n_tensors)
+        return err_set(L->err, HEARTH_ERR_FORMAT, "%s: %s.block_count = %d, but the file holds "
+                       "only %llu tensors", L->g->path, L->arch, n_layer,
+                       (unsigned long long)L->g->n_tensors);
+    return HEARTH_OK;
+}
+
 const gguf_tensor *mdl_find(const mdl_loader *L, const char *name, int n_dims, int64_t ne0,
                             int64_t ne1, bool required, hearth_status *st)
 {

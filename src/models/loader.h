@@ -38,6 +38,10 @@ typedef struct mdl_loader {
  * above 2^24 are refused. */
 hearth_status mdl_get_u32(const mdl_loader *L, const char *suffix, bool required, int def,
                           int min, int *out);
+/* Refuse a block_count larger than the file's tensor count (every block has tensors of its
+ * own): a loader allocates its layers before it looks for them, and a hostile count of 2^24
+ * would have it allocate gigabytes only to find the first block missing. */
+hearth_status mdl_check_layers(const mdl_loader *L, int n_layer);
 /* The tensor `name` of n_dims (1 or 2) dimensions [ne0, ne1]; NULL when absent (an error in
  * *st only if required) or of another shape (always an error in *st). */
 const gguf_tensor *mdl_find(const mdl_loader *L, const char *name, int n_dims, int64_t ne0,
